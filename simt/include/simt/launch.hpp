@@ -1,0 +1,140 @@
+// Host side of the SIMT engine: launch a kernel (an ordinary C++ function compiled from the same
+// source as the CUDA kernel) on the CPU, one fiber per CUDA thread, and get back a status that
+// names the block, thread and source line of the first fault. Also: the execution order
+// (forward / reverse / seeded random) that makes races visible, kernel attributes, and the launch
+// records that tests read to see which kernels ran.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <vector_types.h>
+
+#include "simt/target.hpp"
+
+namespace simt {
+
+// Forward: blocks and threads in increasing index order; reverse: decreasing; random: blocks in
+// a seeded random order and the runnable threads shuffled at every scheduling round, with
+// intrinsic results (rsqrtf and the like) perturbed within their documented GPU error bounds.
+enum class Order { kForward, kReverse, kRandom };
+
+struct Options {
+  Order order = Order::kForward;
+  std::uint64_t seed = 1;
+  int workers = 0;                     // OS threads running blocks; 0: one per hardware thread (at most 8)
+  std::size_t stack_bytes = 0;         // usable bytes per fiber stack; 0: the engine's default
+};
+
+// Options from CUNORM_SIMT_ORDER (forward|reverse|random), CUNORM_SIMT_SEED (decimal) and
+// CUNORM_SIMT_WORKERS. A malformed value leaves the default in place and is described in *error.
+Options environment_options(std::string* error);
+
+// The options launches from this host thread use: the innermost ScopedOptions, else the
+// environment's.
+Options current_options();
+
+// Overrides the options of launches made by this host thread while it lives.
+class ScopedOptions {
+ public:
+  explicit ScopedOptions(const Options& options);
+  ~ScopedOptions();
+  ScopedOptions(const ScopedOptions&) = delete;
+  ScopedOptions& operator=(const ScopedOptions&) = delete;
+
+ private:
+  Options options_;
+  const Options* previous_;
+};
+
+const char* order_name(Order order);
+
+struct LaunchConfig {
+  dim3 grid{1, 1, 1};
+  dim3 block{1, 1, 1};
+  std::size_t dynamic_shared_bytes = 0;
+  bool cooperative = false;           // every block resident at once; enables simt::grid_sync()
+  const Target* target = nullptr;     // nullptr: sm_90
+  const char* name = "kernel";        // shown in errors and launch records
+};
+
+struct LaunchResult {
+  bool ok = true;
+  std::string message;                // the first fault, with block, thread and source line
+  std::uint64_t bytes_read = 0;       // through the checked global-memory accessors
+  std::uint64_t bytes_written = 0;
+};
+
+struct LaunchRecord {
+  std::string name;
+  dim3 grid;
+  dim3 block;
+  std::size_t dynamic_shared_bytes = 0;
+  std::size_t static_shared_bytes = 0;  // the most any block allocated
+  bool cooperative = false;
+  bool ok = true;
+  std::uint64_t bytes_read = 0;
+  std::uint64_t bytes_written = 0;
+};
+
+// Collects the launches made by this host thread while it lives (innermost recorder wins).
+class LaunchRecorder {
+ public:
+  LaunchRecorder();
+  ~LaunchRecorder();
+  LaunchRecorder(const LaunchRecorder&) = delete;
+  LaunchRecorder& operator=(const LaunchRecorder&) = delete;
+  const std::vector<LaunchRecord>& records() const { return records_; }
+  void clear() { records_.clear(); }
+  void add(LaunchRecord record) { records_.push_back(std::move(record)); }
+
+ private:
+  std::vector<LaunchRecord> records_;
+  LaunchRecorder* previous_;
+};
+
+// As cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes): a launch
+// may ask for more than 48 KiB of dynamic shared memory only up to what was set here. Fails with a
+// message when bytes exceed the target's opt-in limit.
+bool set_max_dynamic_shared_memory(const void* kernel_id, std::size_t bytes, const Target* target,
+                                   std::string* error);
+
+namespace detail {
+
+using KernelEntry = void (*)(const void* closure);
+LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, KernelEntry entry,
+                           const void* closure);
+
+template <class... Params>
+struct KernelClosure {
+  void (*kernel)(Params...);
+  std::tuple<std::decay_t<Params>...> args;
+  static void invoke(const void* self) {
+    const auto* closure = static_cast<const KernelClosure*>(self);
+    std::apply(closure->kernel, closure->args);
+  }
+};
+
+}  // namespace detail
+
+template <class F>
+const void* kernel_id(F* kernel) {
+  return reinterpret_cast<const void*>(kernel);
+}
+
+// Runs kernel(args...) on every thread of the grid and returns when all have finished. The
+// arguments are converted to the kernel's parameter types once, as CUDA copies them to the
+// parameter space, and every thread reads that copy.
+template <class... Params, class... Args>
+LaunchResult launch(const LaunchConfig& config, void (*kernel)(Params...), Args&&... args) {
+  static_assert(sizeof...(Params) == sizeof...(Args), "kernel launched with the wrong number of arguments");
+  detail::KernelClosure<Params...> closure{kernel, std::tuple<std::decay_t<Params>...>(std::forward<Args>(args)...)};
+  return detail::launch_erased(config, kernel_id(kernel), &detail::KernelClosure<Params...>::invoke, &closure);
+}
+
+}  // namespace simt

@@ -1,0 +1,181 @@
+// Internal state of the SIMT engine: a launch, the blocks resident on one worker thread, and
+// the fibers (one per CUDA thread) that run them. A Worker owns an OS thread's share of the
+// grid; every block runs entirely on one worker, so block-local state needs no locks.
+#pragma once
+
+#include <atomic>
+#include <boost/context/detail/fcontext.hpp>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "fault_text.hpp"
+#include "fiber_stack.hpp"
+#include "simt/device.hpp"
+#include "simt/launch.hpp"
+
+namespace simt::detail {
+
+namespace ctx = boost::context::detail;
+
+struct Block;
+
+enum class FiberState : std::uint8_t { kRunnable, kAtBarrier, kAtGridBarrier, kAtCollective, kDone };
+
+struct Fiber {
+  ThreadContext context{};  // what threadIdx and friends read while this fiber runs
+  ctx::fcontext_t resume_point = nullptr;
+  FiberStack* stack = nullptr;
+  void* fake_stack = nullptr;  // AddressSanitizer's record of this fiber's frames
+  FiberState state = FiberState::kRunnable;
+  Block* block = nullptr;
+  unsigned linear = 0;  // thread index within the block
+  unsigned lane = 0;
+  unsigned warp = 0;
+  // The barrier or collective this fiber waits at: its location, operands and, once every
+  // participant arrived, its result.
+  SourceLocation wait_loc{"", 0};
+  std::uint64_t value = 0;
+  int operand = 0;
+  std::uint64_t result = 0;
+};
+
+struct PendingCollective {
+  Collective kind;
+  unsigned mask;
+  int width;
+  SourceLocation loc;
+  unsigned arrived;
+};
+
+struct Warp {
+  unsigned existing = 0;  // lanes present (the last warp of a block may be partial)
+  unsigned exited = 0;
+  std::vector<PendingCollective> pending;
+  Fiber* lanes[32] = {};
+};
+
+struct StaticSharedAllocation {
+  const void* key;
+  std::size_t offset;
+};
+
+struct Block {
+  uint3 index{};
+  std::vector<Fiber*> threads;
+  std::vector<Warp> warps;
+  unsigned exited = 0;
+  Fiber* first_exited = nullptr;
+  // The barrier being gathered: how many arrived, at which call, with what predicate total.
+  unsigned barrier_arrived = 0;
+  BlockBarrier barrier_kind = BlockBarrier::kSync;
+  SourceLocation barrier_loc{"", 0};
+  Fiber* barrier_first = nullptr;
+  int barrier_accumulator = 0;
+  // Shared memory: dynamic at the start of the arena, static allocations after it.
+  unsigned char* shared = nullptr;
+  std::size_t shared_used = 0;
+  std::size_t static_bytes = 0;
+  std::vector<StaticSharedAllocation> static_allocations;
+};
+
+struct LaunchState {
+  LaunchConfig config;
+  const Target* target = nullptr;
+  Options options;
+  KernelEntry entry = nullptr;
+  const void* closure = nullptr;
+  std::size_t dynamic_shared_limit = 0;  // the kernel's opt-in, or the 48 KiB default
+  std::uint64_t total_blocks = 0;
+  unsigned threads_per_block = 0;
+  std::atomic<std::uint64_t> next_block{0};
+  std::atomic<bool> failed{false};
+  std::mutex mutex;  // guards the fields below
+  std::string error;
+  std::uint64_t bytes_read = 0;
+  std::uint64_t bytes_written = 0;
+  std::size_t static_shared_bytes = 0;
+
+  void record_error(const std::string& message);
+  // The linear id of the i-th block to run in this launch's order.
+  std::uint64_t block_at(std::uint64_t i) const;
+};
+
+class Worker {
+ public:
+  explicit Worker(LaunchState& launch);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Takes blocks from the launch's queue one at a time until none is left or a fault occurred.
+  void run_queue();
+  // Runs every block of the grid resident at once (a cooperative launch).
+  void run_grid();
+
+  // Called from device code through the device API, on the running fiber.
+  int block_barrier(BlockBarrier kind, int predicate, SourceLocation loc);
+  void grid_barrier(SourceLocation loc);
+  std::uint64_t warp_collective(Collective kind, unsigned mask, std::uint64_t value, int operand, int width,
+                                SourceLocation loc);
+  void* static_shared(const void* key, std::size_t bytes, std::size_t align, SourceLocation loc);
+  void* dynamic_shared();
+  void global_access(const void* address, std::size_t bytes, std::size_t align, bool write, SourceLocation loc);
+  [[noreturn]] void fail(const FaultText& what, SourceLocation loc);
+  const Options& options() const { return launch_.options; }
+
+  // From the SIGSEGV handler, on this worker's thread: true if the fault is the running fiber
+  // overflowing its stack, in which case the call does not return.
+  bool handle_stack_fault(const void* address);
+
+ private:
+  friend void fiber_main(ctx::transfer_t transfer);
+
+  void run_resident(std::uint64_t first, std::uint64_t count);
+  bool prepare_blocks(std::uint64_t first, std::uint64_t count);
+  void release_blocks();
+  void resume(Fiber* fiber);
+  void suspend();
+  [[noreturn]] void leave_forever();
+  void on_thread_exit();
+  void report_deadlock();
+  void record_fault(const FaultText& what, const Fiber* fiber, SourceLocation loc);
+
+  LaunchState& launch_;
+  std::vector<std::unique_ptr<Block>> blocks_;
+  std::vector<std::unique_ptr<Fiber>> fibers_;
+  std::vector<Fiber*> order_;
+  Fiber* current_ = nullptr;
+  ctx::fcontext_t scheduler_ = nullptr;
+  const void* scheduler_stack_bottom_ = nullptr;
+  std::size_t scheduler_stack_size_ = 0;
+  void* scheduler_fake_stack_ = nullptr;
+  unsigned char* arena_ = nullptr;
+  std::size_t arena_bytes_ = 0;
+  std::size_t arena_per_block_ = 0;
+  std::uint64_t bytes_read_ = 0;
+  std::uint64_t bytes_written_ = 0;
+  std::uint64_t rng_state_ = 0;
+  // The grid barrier of a cooperative launch.
+  unsigned grid_arrived_ = 0;
+  unsigned grid_threads_ = 0;
+  unsigned grid_exited_ = 0;
+  SourceLocation grid_loc_{"", 0};
+};
+
+extern thread_local Worker* tls_worker;
+
+// Installs the SIGSEGV handler (once per process) and an alternate signal stack for this thread.
+void prepare_thread_for_fibers();
+
+// Per-lane results of a completed shuffle with PTX shfl.sync semantics. Returns the lane whose
+// source is outside the mask (the value would be undefined on a GPU), or -1 when all are valid.
+int shuffle_results(Collective kind, unsigned mask, int width, const int operands[32],
+                    const std::uint64_t values[32], std::uint64_t results[32]);
+
+const char* collective_name(Collective kind);
+bool same_location(SourceLocation a, SourceLocation b);
+
+}  // namespace simt::detail

@@ -1,0 +1,234 @@
+// Launching on the SIMT engine: CUDA's launch rules checked up front (a launch a GPU would refuse
+// is refused here), blocks spread over worker threads in the chosen order, results and records.
+#include "simt/launch.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <thread>
+
+#include "engine.hpp"
+
+namespace simt {
+namespace {
+
+thread_local const Options* tls_options = nullptr;
+thread_local LaunchRecorder* tls_recorder = nullptr;
+
+std::mutex attribute_mutex;
+std::map<const void*, std::size_t>& dynamic_shared_opt_ins() {
+  static auto* opt_ins = new std::map<const void*, std::size_t>();  // lives until exit
+  return *opt_ins;
+}
+
+bool parse_unsigned(const char* text, std::uint64_t* value) {
+  if (text == nullptr || *text == '\0') return false;
+  char* end = nullptr;
+  *value = std::strtoull(text, &end, 10);
+  return *end == '\0' && text[0] != '-';
+}
+
+std::string dim_text(dim3 d) {
+  return "(" + std::to_string(d.x) + "," + std::to_string(d.y) + "," + std::to_string(d.z) + ")";
+}
+
+// Why CUDA would refuse this launch, or "" if it would accept it.
+std::string launch_refusal(const LaunchConfig& config, const Target& target, std::size_t dynamic_limit) {
+  const unsigned block[3] = {config.block.x, config.block.y, config.block.z};
+  const unsigned grid[3] = {config.grid.x, config.grid.y, config.grid.z};
+  for (int d = 0; d < 3; ++d) {
+    if (block[d] == 0 || block[d] > static_cast<unsigned>(target.max_block_dim[d])) {
+      return "block " + dim_text(config.block) + " is outside the limits (1024,1024,64)";
+    }
+    if (grid[d] == 0 || grid[d] > static_cast<unsigned long long>(target.max_grid_dim[d])) {
+      return "grid " + dim_text(config.grid) + " is outside the limits (2147483647,65535,65535)";
+    }
+  }
+  const unsigned long long threads = 1ULL * config.block.x * config.block.y * config.block.z;
+  if (threads > static_cast<unsigned long long>(target.max_threads_per_block)) {
+    return "block of " + std::to_string(threads) + " threads exceeds " + std::to_string(target.max_threads_per_block);
+  }
+  if (config.dynamic_shared_bytes > dynamic_limit) {
+    return std::to_string(config.dynamic_shared_bytes) + " bytes of dynamic shared memory exceed the kernel's limit of " +
+           std::to_string(dynamic_limit) + " (raise it with set_max_dynamic_shared_memory, as cudaFuncSetAttribute)";
+  }
+  if (config.cooperative) {
+    // The blocks one SM can hold at once, by threads, block slots and shared memory.
+    const std::size_t per_block_shared = std::max<std::size_t>(config.dynamic_shared_bytes, 1);
+    const unsigned long long per_sm =
+        std::min({static_cast<unsigned long long>(target.max_blocks_per_sm),
+                  static_cast<unsigned long long>(target.max_threads_per_sm) / threads,
+                  static_cast<unsigned long long>(target.shared_per_sm / per_block_shared)});
+    const unsigned long long resident = per_sm * static_cast<unsigned long long>(target.sm_count);
+    const unsigned long long blocks = 1ULL * config.grid.x * config.grid.y * config.grid.z;
+    if (blocks > resident) {
+      return "cooperative grid of " + std::to_string(blocks) + " blocks exceeds the " + std::to_string(resident) +
+             " that " + target.name + " can keep resident";
+    }
+  }
+  return "";
+}
+
+// A bijection on [0, 2^bits) used to visit blocks in a seeded random order without storing it.
+std::uint64_t scramble(std::uint64_t x, std::uint64_t seed, int bits) {
+  const std::uint64_t mask = bits >= 64 ? ~0ULL : (1ULL << bits) - 1;
+  for (int round = 0; round < 4; ++round) {
+    x = (x * 0x9e3779b97f4a7c15ULL + seed + static_cast<std::uint64_t>(round)) & mask;  // odd multiplier: bijective
+    x ^= x >> (bits / 2 + 1);
+  }
+  return x & mask;
+}
+
+}  // namespace
+
+const char* order_name(Order order) {
+  switch (order) {
+    case Order::kForward: return "forward";
+    case Order::kReverse: return "reverse";
+    case Order::kRandom: return "random";
+  }
+  return "unknown";
+}
+
+Options environment_options(std::string* error) {
+  Options options;
+  std::string problems;
+  if (const char* order = std::getenv("CUNORM_SIMT_ORDER")) {
+    const std::string value = order;
+    if (value == "forward") options.order = Order::kForward;
+    else if (value == "reverse") options.order = Order::kReverse;
+    else if (value == "random") options.order = Order::kRandom;
+    else problems += "CUNORM_SIMT_ORDER must be forward, reverse or random, got \"" + value + "\"; ";
+  }
+  std::uint64_t number = 0;
+  if (const char* seed = std::getenv("CUNORM_SIMT_SEED")) {
+    if (parse_unsigned(seed, &number)) options.seed = number;
+    else problems += std::string("CUNORM_SIMT_SEED must be a non-negative integer, got \"") + seed + "\"; ";
+  }
+  if (const char* workers = std::getenv("CUNORM_SIMT_WORKERS")) {
+    if (parse_unsigned(workers, &number) && number >= 1 && number <= 256) options.workers = static_cast<int>(number);
+    else problems += std::string("CUNORM_SIMT_WORKERS must be an integer from 1 to 256, got \"") + workers + "\"; ";
+  }
+  if (const char* stack = std::getenv("CUNORM_SIMT_STACK_KB")) {
+    if (parse_unsigned(stack, &number) && number >= 16 && number <= 65536) options.stack_bytes = number * 1024;
+    else problems += std::string("CUNORM_SIMT_STACK_KB must be an integer from 16 to 65536, got \"") + stack + "\"; ";
+  }
+  if (error != nullptr) *error = problems.empty() ? "" : problems.substr(0, problems.size() - 2);
+  return options;
+}
+
+Options current_options() { return tls_options != nullptr ? *tls_options : environment_options(nullptr); }
+
+ScopedOptions::ScopedOptions(const Options& options) : options_(options), previous_(tls_options) {
+  tls_options = &options_;
+}
+ScopedOptions::~ScopedOptions() { tls_options = previous_; }
+
+LaunchRecorder::LaunchRecorder() : previous_(tls_recorder) { tls_recorder = this; }
+LaunchRecorder::~LaunchRecorder() { tls_recorder = previous_; }
+
+bool set_max_dynamic_shared_memory(const void* kernel_id, std::size_t bytes, const Target* target,
+                                   std::string* error) {
+  const Target& t = target != nullptr ? *target : *find_target("sm_90");
+  if (bytes > t.shared_per_block_optin) {
+    if (error != nullptr) {
+      *error = std::to_string(bytes) + " bytes of dynamic shared memory exceed the " +
+               std::to_string(t.shared_per_block_optin) + " a block may opt into on " + t.name;
+    }
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(attribute_mutex);
+  dynamic_shared_opt_ins()[kernel_id] = bytes;
+  return true;
+}
+
+namespace detail {
+
+void LaunchState::record_error(const std::string& message) {
+  std::lock_guard<std::mutex> lock(mutex);
+  if (!failed.load()) {
+    error = message;
+    failed.store(true);
+  }
+}
+
+std::uint64_t LaunchState::block_at(std::uint64_t i) const {
+  switch (options.order) {
+    case Order::kForward: return i;
+    case Order::kReverse: return total_blocks - 1 - i;
+    case Order::kRandom: break;
+  }
+  int bits = 1;
+  while (bits < 64 && (1ULL << bits) < total_blocks) ++bits;
+  std::uint64_t x = i;
+  do {  // cycle-walk until the image lands inside the grid
+    x = scramble(x, options.seed, bits);
+  } while (x >= total_blocks);
+  return x;
+}
+
+LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, KernelEntry entry,
+                           const void* closure) {
+  LaunchState state;
+  state.config = config;
+  state.target = config.target != nullptr ? config.target : find_target("sm_90");
+  state.options = current_options();
+  state.entry = entry;
+  state.closure = closure;
+  state.dynamic_shared_limit = state.target->shared_per_block;
+  {
+    std::lock_guard<std::mutex> lock(attribute_mutex);
+    auto it = dynamic_shared_opt_ins().find(kernel_id);
+    if (it != dynamic_shared_opt_ins().end()) state.dynamic_shared_limit = std::max(state.dynamic_shared_limit, it->second);
+  }
+  LaunchResult result;
+  const std::string refusal = launch_refusal(config, *state.target, state.dynamic_shared_limit);
+  if (!refusal.empty()) {
+    result.ok = false;
+    result.message = std::string(config.name) + ": launch refused: " + refusal;
+  } else {
+    state.total_blocks = 1ULL * config.grid.x * config.grid.y * config.grid.z;
+    state.threads_per_block = config.block.x * config.block.y * config.block.z;
+    if (config.cooperative) {
+      Worker worker(state);
+      worker.run_grid();
+    } else {
+      const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      const int wanted = state.options.workers > 0 ? state.options.workers : std::min(hardware, 8);
+      const int workers = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(wanted), state.total_blocks));
+      std::vector<std::thread> threads;
+      for (int w = 1; w < workers; ++w) {
+        threads.emplace_back([&state] {
+          Worker worker(state);
+          worker.run_queue();
+        });
+      }
+      {
+        Worker worker(state);
+        worker.run_queue();
+      }
+      for (std::thread& t : threads) t.join();
+    }
+    result.ok = !state.failed.load();
+    result.message = state.error;
+    result.bytes_read = state.bytes_read;
+    result.bytes_written = state.bytes_written;
+  }
+  if (tls_recorder != nullptr) {
+    LaunchRecord record;
+    record.name = config.name;
+    record.grid = config.grid;
+    record.block = config.block;
+    record.dynamic_shared_bytes = config.dynamic_shared_bytes;
+    record.static_shared_bytes = state.static_shared_bytes;
+    record.cooperative = config.cooperative;
+    record.ok = result.ok;
+    record.bytes_read = result.bytes_read;
+    record.bytes_written = result.bytes_written;
+    tls_recorder->add(std::move(record));
+  }
+  return result;
+}
+
+}  // namespace detail
+}  // namespace simt
