@@ -2,8 +2,6 @@
 // kernel, so it is checked here against independent evidence: hand-worked examples, central
 // finite differences of its own forwards, statistics computed directly from the data, and the
 // exact conversion of half-precision inputs.
-#include <cunorm/reference.hpp>
-
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <gtest/gtest.h>
@@ -11,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cunorm/reference.hpp>
 #include <functional>
 #include <random>
 #include <string>
@@ -171,8 +170,7 @@ TEST(BatchNormGolden, NhwcThreeD) {
   }
   Vec y(8), mean(2), invstd(2);
   ref::batch_norm_forward_training(CUNORM_LAYOUT_NHWC, n, c, s, x.data(), kNoParam, kNoParam, 0.0, 0.1,
-                                   CUNORM_RUNNING_VAR_UNBIASED, nullptr, nullptr, y.data(), mean.data(),
-                                   invstd.data());
+                                   CUNORM_RUNNING_VAR_UNBIASED, nullptr, nullptr, y.data(), mean.data(), invstd.data());
   EXPECT_DOUBLE_EQ(mean[0], 1.75);
   EXPECT_DOUBLE_EQ(invstd[0], 1.0 / std::sqrt(0.6875));
   EXPECT_DOUBLE_EQ(mean[1], 2.0);
@@ -320,8 +318,8 @@ struct BnCase {
 
 std::string bn_case_name(const ::testing::TestParamInfo<BnCase>& info) {
   const BnCase& p = info.param;
-  return layout_name(p.layout) + "_N" + std::to_string(p.n) + "C" + std::to_string(p.c) + "S" +
-         std::to_string(p.s) + (p.affine ? "_Affine" : "_Plain");
+  return layout_name(p.layout) + "_N" + std::to_string(p.n) + "C" + std::to_string(p.c) + "S" + std::to_string(p.s) +
+         (p.affine ? "_Affine" : "_Plain");
 }
 
 std::vector<BnCase> bn_cases() {
@@ -368,8 +366,8 @@ TEST_P(BatchNormGradient, TrainingMatchesFiniteDifferences) {
     return dot(dy, y);
   };
   Vec y(x.size()), mean(static_cast<size_t>(c)), invstd(static_cast<size_t>(c));
-  ref::batch_norm_forward_training(layout, n, c, s, x.data(), g, b, kGradEps, 0.1, CUNORM_RUNNING_VAR_UNBIASED,
-                                   nullptr, nullptr, y.data(), mean.data(), invstd.data());
+  ref::batch_norm_forward_training(layout, n, c, s, x.data(), g, b, kGradEps, 0.1, CUNORM_RUNNING_VAR_UNBIASED, nullptr,
+                                   nullptr, y.data(), mean.data(), invstd.data());
   Vec dx(x.size()), dgamma(static_cast<size_t>(c)), dbeta(static_cast<size_t>(c));
   ref::batch_norm_backward(layout, n, c, s, dy.data(), x.data(), g, mean.data(), invstd.data(), dx.data(),
                            dgamma.data(), dbeta.data());
@@ -397,8 +395,8 @@ TEST_P(BatchNormGradient, InferenceMatchesFiniteDifferences) {
     return dot(dy, y);
   };
   Vec dx(x.size()), dgamma(static_cast<size_t>(c)), dbeta(static_cast<size_t>(c));
-  ref::batch_norm_backward_inference(layout, n, c, s, dy.data(), x.data(), g, rm.data(), rv.data(), kGradEps,
-                                     dx.data(), dgamma.data(), dbeta.data());
+  ref::batch_norm_backward_inference(layout, n, c, s, dy.data(), x.data(), g, rm.data(), rv.data(), kGradEps, dx.data(),
+                                     dgamma.data(), dbeta.data());
 
   expect_close(dx, numeric_gradient([&](const Vec& xv) { return loss(xv, g, b); }, x), kGradRtol);
   expect_close(dgamma, numeric_gradient([&](const Vec& gv) { return loss(x, gv.data(), beta.data()); }, gamma),
@@ -422,8 +420,7 @@ TEST(BatchNormLayouts, NchwAndNhwcAgree) {
 
   Vec y(x.size()), y_t(x.size()), mean(4), invstd(4), mean_t(4), invstd_t(4);
   ref::batch_norm_forward_training(CUNORM_LAYOUT_NCHW, n, c, s, x.data(), gamma.data(), beta.data(), 1e-5, 0.1,
-                                   CUNORM_RUNNING_VAR_UNBIASED, nullptr, nullptr, y.data(), mean.data(),
-                                   invstd.data());
+                                   CUNORM_RUNNING_VAR_UNBIASED, nullptr, nullptr, y.data(), mean.data(), invstd.data());
   ref::batch_norm_forward_training(CUNORM_LAYOUT_NHWC, n, c, s, x_t.data(), gamma.data(), beta.data(), 1e-5, 0.1,
                                    CUNORM_RUNNING_VAR_UNBIASED, nullptr, nullptr, y_t.data(), mean_t.data(),
                                    invstd_t.data());
@@ -432,8 +429,8 @@ TEST(BatchNormLayouts, NchwAndNhwcAgree) {
   expect_close(invstd_t, invstd, 1e-14);
 
   Vec dx(x.size()), dx_t(x.size()), dgamma(4), dbeta(4), dgamma_t(4), dbeta_t(4);
-  ref::batch_norm_backward(CUNORM_LAYOUT_NCHW, n, c, s, dy.data(), x.data(), gamma.data(), mean.data(),
-                           invstd.data(), dx.data(), dgamma.data(), dbeta.data());
+  ref::batch_norm_backward(CUNORM_LAYOUT_NCHW, n, c, s, dy.data(), x.data(), gamma.data(), mean.data(), invstd.data(),
+                           dx.data(), dgamma.data(), dbeta.data());
   ref::batch_norm_backward(CUNORM_LAYOUT_NHWC, n, c, s, dy_t.data(), x_t.data(), gamma.data(), mean.data(),
                            invstd.data(), dx_t.data(), dgamma_t.data(), dbeta_t.data());
   expect_close(dx_t, nchw_to_nhwc(n, c, s, dx), 1e-14);
@@ -537,8 +534,7 @@ TEST_P(BatchNormCalibrationTest, EqualsStatisticsOfTheConcatenation) {
   check();
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, BatchNormCalibrationTest,
-                         ::testing::Values(CUNORM_LAYOUT_NCHW, CUNORM_LAYOUT_NHWC),
+INSTANTIATE_TEST_SUITE_P(Layouts, BatchNormCalibrationTest, ::testing::Values(CUNORM_LAYOUT_NCHW, CUNORM_LAYOUT_NHWC),
                          [](const ::testing::TestParamInfo<cunormLayout_t>& info) { return layout_name(info.param); });
 
 // ---------------------------------------------------------------------------------------------
@@ -558,8 +554,8 @@ TEST(EmptyBatch, WritesNothing) {
   for (auto [n, s] : {std::pair<int64_t, int64_t>{0, 3}, {3, 0}}) {
     Vec running_mean(4, kSentinel), running_var(4, kSentinel);
     ref::batch_norm_forward_training(CUNORM_LAYOUT_NHWC, n, 4, s, one.data(), kNoParam, kNoParam, 1e-5, 0.1,
-                                     CUNORM_RUNNING_VAR_UNBIASED, running_mean.data(), running_var.data(),
-                                     out.data(), out2.data(), out3.data());
+                                     CUNORM_RUNNING_VAR_UNBIASED, running_mean.data(), running_var.data(), out.data(),
+                                     out2.data(), out3.data());
     EXPECT_EQ(running_mean, untouched);
     EXPECT_EQ(running_var, untouched);
     ref::batch_norm_forward_inference(CUNORM_LAYOUT_NCHW, n, 4, s, one.data(), kNoParam, kNoParam, one.data(),
@@ -584,8 +580,7 @@ TEST(NullableOutputs, OmittingThemChangesNothingElse) {
   const Vec gamma = random_vec(rng, cols, 1.0, 0.5), beta = random_vec(rng, cols, 0.0, 0.5);
   Vec full(x.size()), partial(x.size()), mean(3), rstd(3), dgamma(6), dbeta(6);
 
-  ref::layer_norm_forward(rows, cols, x.data(), gamma.data(), beta.data(), 1e-5, full.data(), mean.data(),
-                          rstd.data());
+  ref::layer_norm_forward(rows, cols, x.data(), gamma.data(), beta.data(), 1e-5, full.data(), mean.data(), rstd.data());
   ref::layer_norm_forward(rows, cols, x.data(), gamma.data(), beta.data(), 1e-5, partial.data(), nullptr, nullptr);
   EXPECT_EQ(partial, full);
   ref::layer_norm_backward(rows, cols, dy.data(), x.data(), mean.data(), rstd.data(), gamma.data(), full.data(),
@@ -755,8 +750,8 @@ TYPED_TEST(ElementTypeTest, InputsActAsTheirFloatValues) {
   EXPECT_EQ(got_p, want_p);
   EXPECT_EQ(got_q, want_q);
 
-  ref::layer_norm_backward(rows, cols, dyf.data(), xf.data(), stat_a.data(), stat_b.data(), gammaf.data(),
-                           want.data(), want_p.data(), want_q.data());
+  ref::layer_norm_backward(rows, cols, dyf.data(), xf.data(), stat_a.data(), stat_b.data(), gammaf.data(), want.data(),
+                           want_p.data(), want_q.data());
   ref::layer_norm_backward(rows, cols, dy.data(), x.data(), stat_a.data(), stat_b.data(), gamma.data(), got.data(),
                            got_p.data(), got_q.data());
   EXPECT_EQ(got, want);
@@ -778,30 +773,30 @@ TYPED_TEST(ElementTypeTest, InputsActAsTheirFloatValues) {
                                    CUNORM_RUNNING_VAR_UNBIASED, want_rm.data(), want_rv.data(), want.data(),
                                    want_p.data(), want_q.data());
   ref::batch_norm_forward_training(CUNORM_LAYOUT_NHWC, n, c, s, x.data(), gamma.data(), beta.data(), 1e-5, 0.1,
-                                   CUNORM_RUNNING_VAR_UNBIASED, got_rm.data(), got_rv.data(), got.data(),
-                                   got_p.data(), got_q.data());
+                                   CUNORM_RUNNING_VAR_UNBIASED, got_rm.data(), got_rv.data(), got.data(), got_p.data(),
+                                   got_q.data());
   EXPECT_EQ(got, want);
   EXPECT_EQ(got_p, want_p);
   EXPECT_EQ(got_q, want_q);
   EXPECT_EQ(got_rm, want_rm);
   EXPECT_EQ(got_rv, want_rv);
 
-  ref::batch_norm_forward_inference(CUNORM_LAYOUT_NCHW, n, c, s, xf.data(), gammaf.data(), betaf.data(),
-                                    stat_a.data(), stat_b.data(), 1e-5, want.data());
+  ref::batch_norm_forward_inference(CUNORM_LAYOUT_NCHW, n, c, s, xf.data(), gammaf.data(), betaf.data(), stat_a.data(),
+                                    stat_b.data(), 1e-5, want.data());
   ref::batch_norm_forward_inference(CUNORM_LAYOUT_NCHW, n, c, s, x.data(), gamma.data(), beta.data(), stat_a.data(),
                                     stat_b.data(), 1e-5, got.data());
   EXPECT_EQ(got, want);
 
   ref::batch_norm_backward(CUNORM_LAYOUT_NCHW, n, c, s, dyf.data(), xf.data(), gammaf.data(), stat_a.data(),
                            stat_b.data(), want.data(), want_p.data(), want_q.data());
-  ref::batch_norm_backward(CUNORM_LAYOUT_NCHW, n, c, s, dy.data(), x.data(), gamma.data(), stat_a.data(),
-                           stat_b.data(), got.data(), got_p.data(), got_q.data());
+  ref::batch_norm_backward(CUNORM_LAYOUT_NCHW, n, c, s, dy.data(), x.data(), gamma.data(), stat_a.data(), stat_b.data(),
+                           got.data(), got_p.data(), got_q.data());
   EXPECT_EQ(got, want);
   EXPECT_EQ(got_p, want_p);
   EXPECT_EQ(got_q, want_q);
 
-  ref::batch_norm_backward_inference(CUNORM_LAYOUT_NHWC, n, c, s, dyf.data(), xf.data(), gammaf.data(),
-                                     stat_a.data(), stat_b.data(), 1e-5, want.data(), want_p.data(), want_q.data());
+  ref::batch_norm_backward_inference(CUNORM_LAYOUT_NHWC, n, c, s, dyf.data(), xf.data(), gammaf.data(), stat_a.data(),
+                                     stat_b.data(), 1e-5, want.data(), want_p.data(), want_q.data());
   ref::batch_norm_backward_inference(CUNORM_LAYOUT_NHWC, n, c, s, dy.data(), x.data(), gamma.data(), stat_a.data(),
                                      stat_b.data(), 1e-5, got.data(), got_p.data(), got_q.data());
   EXPECT_EQ(got, want);

@@ -88,8 +88,7 @@ void for_each_in_channel(const Strides& st, int64_t n, int64_t s, int64_t ci, F&
 
 // Mean and sum of squared deviations (M2) of one channel, two-pass.
 template <class T>
-void channel_mean_m2(const Strides& st, int64_t n, int64_t s, int64_t ci, const T* x, double* mean,
-                     double* m2) {
+void channel_mean_m2(const Strides& st, int64_t n, int64_t s, int64_t ci, const T* x, double* mean, double* m2) {
   double sum = 0.0;
   for_each_in_channel(st, n, s, ci, [&](int64_t i) { sum += to_double(x[i]); });
   const double mu = sum / static_cast<double>(n * s);
@@ -106,8 +105,8 @@ void channel_mean_m2(const Strides& st, int64_t n, int64_t s, int64_t ci, const 
 
 // Precondition: rows >= 0, cols > 0, eps >= 0.
 template <class T, class P>
-void layer_norm_forward(int64_t rows, int64_t cols, const T* x, const P* gamma, const P* beta, double eps,
-                        double* y, double* mean /*nullable*/, double* rstd /*nullable*/) {
+void layer_norm_forward(int64_t rows, int64_t cols, const T* x, const P* gamma, const P* beta, double eps, double* y,
+                        double* mean /*nullable*/, double* rstd /*nullable*/) {
   for (int64_t r = 0; r < rows; ++r) {
     const T* xr = x + r * cols;
     double sum = 0.0;
@@ -122,8 +121,7 @@ void layer_norm_forward(int64_t rows, int64_t cols, const T* x, const P* gamma, 
     }
     const double rs = 1.0 / std::sqrt(sq / static_cast<double>(cols) + eps);
     for (int64_t j = 0; j < cols; ++j) {
-      y[r * cols + j] =
-          (to_double(xr[j]) - mu) * rs * detail::param_or(gamma, j, 1.0) + detail::param_or(beta, j, 0.0);
+      y[r * cols + j] = (to_double(xr[j]) - mu) * rs * detail::param_or(gamma, j, 1.0) + detail::param_or(beta, j, 0.0);
     }
     if (mean != nullptr) {
       mean[r] = mu;
@@ -203,8 +201,8 @@ void rms_norm_forward(int64_t rows, int64_t cols, const T* x, const P* gamma, do
 // dx = rrms * (g*dy - x * rrms^2 * mean_j(g*dy*x)); dgamma_j = sum_r dy * x * rrms.
 // Precondition: rows >= 0, cols > 0.
 template <class T, class P, class S>
-void rms_norm_backward(int64_t rows, int64_t cols, const T* dy, const T* x, const S* rrms, const P* gamma,
-                       double* dx, double* dgamma /*nullable*/) {
+void rms_norm_backward(int64_t rows, int64_t cols, const T* dy, const T* x, const S* rrms, const P* gamma, double* dx,
+                       double* dgamma /*nullable*/) {
   if (rows == 0) {
     return;
   }
@@ -237,10 +235,10 @@ void rms_norm_backward(int64_t rows, int64_t cols, const T* dy, const T* x, cons
 // Precondition: n, c, s >= 0, n * s != 1 (M >= 2 unless the batch is empty), eps >= 0,
 // momentum in [0, 1].
 template <class T, class P>
-void batch_norm_forward_training(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, const T* x,
-                                 const P* gamma, const P* beta, double eps, double momentum,
-                                 cunormRunningVarMode_t running_var_mode, double* running_mean, double* running_var,
-                                 double* y, double* saved_mean /*nullable*/, double* saved_invstd /*nullable*/) {
+void batch_norm_forward_training(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, const T* x, const P* gamma,
+                                 const P* beta, double eps, double momentum, cunormRunningVarMode_t running_var_mode,
+                                 double* running_mean, double* running_var, double* y, double* saved_mean /*nullable*/,
+                                 double* saved_invstd /*nullable*/) {
   if (n == 0 || s == 0) {
     return;
   }
@@ -271,9 +269,8 @@ void batch_norm_forward_training(cunormLayout_t layout, int64_t n, int64_t c, in
 
 // Precondition: n, c, s >= 0, eps >= 0, running_var + eps > 0. Any M, including 1.
 template <class T, class P, class S>
-void batch_norm_forward_inference(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, const T* x,
-                                  const P* gamma, const P* beta, const S* running_mean, const S* running_var,
-                                  double eps, double* y) {
+void batch_norm_forward_inference(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, const T* x, const P* gamma,
+                                  const P* beta, const S* running_mean, const S* running_var, double eps, double* y) {
   if (n == 0 || s == 0) {
     return;
   }
@@ -291,8 +288,8 @@ void batch_norm_forward_inference(cunormLayout_t layout, int64_t n, int64_t c, i
 // Precondition: n, c, s >= 0, n * s != 1 (M >= 2 unless the batch is empty).
 template <class T, class P, class S>
 void batch_norm_backward(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, const T* dy, const T* x,
-                         const P* gamma, const S* saved_mean, const S* saved_invstd,
-                         double* dx, double* dgamma /*nullable*/, double* dbeta /*nullable*/) {
+                         const P* gamma, const S* saved_mean, const S* saved_invstd, double* dx,
+                         double* dgamma /*nullable*/, double* dbeta /*nullable*/) {
   if (n == 0 || s == 0) {
     return;
   }
@@ -329,8 +326,8 @@ void batch_norm_backward(cunormLayout_t layout, int64_t n, int64_t c, int64_t s,
 // Precondition: n, c, s >= 0, eps >= 0, running_var + eps > 0.
 template <class T, class P, class S>
 void batch_norm_backward_inference(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, const T* dy, const T* x,
-                                   const P* gamma, const S* running_mean, const S* running_var, double eps,
-                                   double* dx, double* dgamma /*nullable*/, double* dbeta /*nullable*/) {
+                                   const P* gamma, const S* running_mean, const S* running_var, double eps, double* dx,
+                                   double* dgamma /*nullable*/, double* dbeta /*nullable*/) {
   if (n == 0 || s == 0) {
     return;
   }

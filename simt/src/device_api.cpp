@@ -1,7 +1,7 @@
 // The functions device.hpp declares: each forwards to the worker running the calling fiber.
 // Also the perturbed intrinsics and the stack-overflow handler, which need that worker too.
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 

@@ -172,8 +172,8 @@ void prepare_thread_for_fibers();
 
 // Per-lane results of a completed shuffle with PTX shfl.sync semantics. Returns the lane whose
 // source is outside the mask (the value would be undefined on a GPU), or -1 when all are valid.
-int shuffle_results(Collective kind, unsigned mask, int width, const int operands[32],
-                    const std::uint64_t values[32], std::uint64_t results[32]);
+int shuffle_results(Collective kind, unsigned mask, int width, const int operands[32], const std::uint64_t values[32],
+                    std::uint64_t results[32]);
 
 const char* collective_name(Collective kind);
 bool same_location(SourceLocation a, SourceLocation b);

@@ -42,8 +42,8 @@ FiberStack* acquire_stack(std::size_t usable_bytes) {
     }
   }
   const std::size_t region_bytes = kGuardBytes + usable_bytes;
-  void* region = mmap(nullptr, region_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                      -1, 0);
+  void* region =
+      mmap(nullptr, region_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (region == MAP_FAILED) return nullptr;
   if (mprotect(region, kGuardBytes, PROT_NONE) != 0) {
     munmap(region, region_bytes);

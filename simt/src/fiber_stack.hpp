@@ -9,9 +9,9 @@
 namespace simt::detail {
 
 struct FiberStack {
-  char* region = nullptr;        // guard + usable, as mapped
+  char* region = nullptr;  // guard + usable, as mapped
   std::size_t region_bytes = 0;
-  char* usable = nullptr;        // lowest usable byte (just above the guard)
+  char* usable = nullptr;  // lowest usable byte (just above the guard)
   std::size_t usable_bytes = 0;
 
   char* top() const { return usable + usable_bytes; }

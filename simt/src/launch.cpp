@@ -49,8 +49,9 @@ std::string launch_refusal(const LaunchConfig& config, const Target& target, std
     return "block of " + std::to_string(threads) + " threads exceeds " + std::to_string(target.max_threads_per_block);
   }
   if (config.dynamic_shared_bytes > dynamic_limit) {
-    return std::to_string(config.dynamic_shared_bytes) + " bytes of dynamic shared memory exceed the kernel's limit of " +
-           std::to_string(dynamic_limit) + " (raise it with set_max_dynamic_shared_memory, as cudaFuncSetAttribute)";
+    return std::to_string(config.dynamic_shared_bytes) +
+           " bytes of dynamic shared memory exceed the kernel's limit of " + std::to_string(dynamic_limit) +
+           " (raise it with set_max_dynamic_shared_memory, as cudaFuncSetAttribute)";
   }
   if (config.cooperative) {
     // The blocks one SM can hold at once, by threads, block slots and shared memory.
@@ -95,23 +96,33 @@ Options environment_options(std::string* error) {
   std::string problems;
   if (const char* order = std::getenv("CUNORM_SIMT_ORDER")) {
     const std::string value = order;
-    if (value == "forward") options.order = Order::kForward;
-    else if (value == "reverse") options.order = Order::kReverse;
-    else if (value == "random") options.order = Order::kRandom;
-    else problems += "CUNORM_SIMT_ORDER must be forward, reverse or random, got \"" + value + "\"; ";
+    if (value == "forward")
+      options.order = Order::kForward;
+    else if (value == "reverse")
+      options.order = Order::kReverse;
+    else if (value == "random")
+      options.order = Order::kRandom;
+    else
+      problems += "CUNORM_SIMT_ORDER must be forward, reverse or random, got \"" + value + "\"; ";
   }
   std::uint64_t number = 0;
   if (const char* seed = std::getenv("CUNORM_SIMT_SEED")) {
-    if (parse_unsigned(seed, &number)) options.seed = number;
-    else problems += std::string("CUNORM_SIMT_SEED must be a non-negative integer, got \"") + seed + "\"; ";
+    if (parse_unsigned(seed, &number))
+      options.seed = number;
+    else
+      problems += std::string("CUNORM_SIMT_SEED must be a non-negative integer, got \"") + seed + "\"; ";
   }
   if (const char* workers = std::getenv("CUNORM_SIMT_WORKERS")) {
-    if (parse_unsigned(workers, &number) && number >= 1 && number <= 256) options.workers = static_cast<int>(number);
-    else problems += std::string("CUNORM_SIMT_WORKERS must be an integer from 1 to 256, got \"") + workers + "\"; ";
+    if (parse_unsigned(workers, &number) && number >= 1 && number <= 256)
+      options.workers = static_cast<int>(number);
+    else
+      problems += std::string("CUNORM_SIMT_WORKERS must be an integer from 1 to 256, got \"") + workers + "\"; ";
   }
   if (const char* stack = std::getenv("CUNORM_SIMT_STACK_KB")) {
-    if (parse_unsigned(stack, &number) && number >= 16 && number <= 65536) options.stack_bytes = number * 1024;
-    else problems += std::string("CUNORM_SIMT_STACK_KB must be an integer from 16 to 65536, got \"") + stack + "\"; ";
+    if (parse_unsigned(stack, &number) && number >= 16 && number <= 65536)
+      options.stack_bytes = number * 1024;
+    else
+      problems += std::string("CUNORM_SIMT_STACK_KB must be an integer from 16 to 65536, got \"") + stack + "\"; ";
   }
   if (error != nullptr) *error = problems.empty() ? "" : problems.substr(0, problems.size() - 2);
   return options;
@@ -127,8 +138,7 @@ ScopedOptions::~ScopedOptions() { tls_options = previous_; }
 LaunchRecorder::LaunchRecorder() : previous_(tls_recorder) { tls_recorder = this; }
 LaunchRecorder::~LaunchRecorder() { tls_recorder = previous_; }
 
-bool set_max_dynamic_shared_memory(const void* kernel_id, std::size_t bytes, const Target* target,
-                                   std::string* error) {
+bool set_max_dynamic_shared_memory(const void* kernel_id, std::size_t bytes, const Target* target, std::string* error) {
   const Target& t = target != nullptr ? *target : *find_target("sm_90");
   if (bytes > t.shared_per_block_optin) {
     if (error != nullptr) {
@@ -167,8 +177,7 @@ std::uint64_t LaunchState::block_at(std::uint64_t i) const {
   return x;
 }
 
-LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, KernelEntry entry,
-                           const void* closure) {
+LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, KernelEntry entry, const void* closure) {
   LaunchState state;
   state.config = config;
   state.target = config.target != nullptr ? config.target : find_target("sm_90");
@@ -179,7 +188,8 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   {
     std::lock_guard<std::mutex> lock(attribute_mutex);
     auto it = dynamic_shared_opt_ins().find(kernel_id);
-    if (it != dynamic_shared_opt_ins().end()) state.dynamic_shared_limit = std::max(state.dynamic_shared_limit, it->second);
+    if (it != dynamic_shared_opt_ins().end())
+      state.dynamic_shared_limit = std::max(state.dynamic_shared_limit, it->second);
   }
   LaunchResult result;
   const std::string refusal = launch_refusal(config, *state.target, state.dynamic_shared_limit);
@@ -195,7 +205,8 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
     } else {
       const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
       const int wanted = state.options.workers > 0 ? state.options.workers : std::min(hardware, 8);
-      const int workers = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(wanted), state.total_blocks));
+      const int workers =
+          static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(wanted), state.total_blocks));
       std::vector<std::thread> threads;
       for (int w = 1; w < workers; ++w) {
         threads.emplace_back([&state] {

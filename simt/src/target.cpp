@@ -7,8 +7,8 @@
 namespace simt {
 namespace {
 
-Target make(const char* name, const char* models, int major, int minor, int sms, int threads_per_sm,
-            int blocks_per_sm, std::size_t optin, std::size_t per_sm) {
+Target make(const char* name, const char* models, int major, int minor, int sms, int threads_per_sm, int blocks_per_sm,
+            std::size_t optin, std::size_t per_sm) {
   Target t;
   t.name = name;
   t.models = models;

@@ -7,10 +7,11 @@
 // barrier or collective completes when its last participant arrives: that fiber computes every
 // participant's result, marks the others runnable and goes on. A round in which no fiber is
 // runnable while some have not exited is a deadlock.
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <sys/mman.h>
 
 #include "engine.hpp"
 #include "fault_text.hpp"
@@ -52,9 +53,7 @@ std::size_t round_up(std::size_t value, std::size_t multiple) { return (value + 
 
 }  // namespace
 
-bool same_location(SourceLocation a, SourceLocation b) {
-  return a.line == b.line && std::strcmp(a.file, b.file) == 0;
-}
+bool same_location(SourceLocation a, SourceLocation b) { return a.line == b.line && std::strcmp(a.file, b.file) == 0; }
 
 const char* collective_name(Collective kind) {
   switch (kind) {
@@ -206,7 +205,8 @@ bool Worker::prepare_blocks(std::uint64_t first, std::uint64_t count) {
   const std::size_t arena_needed = arena_per_block_ * count;
   if (arena_needed > arena_bytes_) {
     if (arena_ != nullptr) munmap(arena_, arena_bytes_);
-    void* arena = mmap(nullptr, arena_needed, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void* arena =
+        mmap(nullptr, arena_needed, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (arena == MAP_FAILED) {
       arena_ = nullptr;
       arena_bytes_ = 0;
@@ -500,7 +500,8 @@ void* Worker::static_shared(const void* key, std::size_t bytes, std::size_t alig
   if (offset + bytes > launch_.target->shared_per_block_optin) {
     fail(FaultText() << "static shared memory of " << static_bytes << " bytes plus "
                      << launch_.config.dynamic_shared_bytes << " dynamic bytes exceed the "
-                     << launch_.target->shared_per_block_optin << " bytes per block of " << launch_.target->name.c_str(),
+                     << launch_.target->shared_per_block_optin << " bytes per block of "
+                     << launch_.target->name.c_str(),
          loc);
   }
   std::memset(block.shared + offset, 0xff, bytes);
@@ -512,8 +513,7 @@ void* Worker::static_shared(const void* key, std::size_t bytes, std::size_t alig
 
 void* Worker::dynamic_shared() { return current_->block->shared; }
 
-void Worker::global_access(const void* address, std::size_t bytes, std::size_t align, bool write,
-                           SourceLocation loc) {
+void Worker::global_access(const void* address, std::size_t bytes, std::size_t align, bool write, SourceLocation loc) {
   const char* what = write ? "store" : "load";
   if (address == nullptr) fail(FaultText() << "global " << what << " through a null pointer", loc);
   if (reinterpret_cast<std::uintptr_t>(address) % align != 0) {

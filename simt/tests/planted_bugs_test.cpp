@@ -149,8 +149,8 @@ TEST(PlantedBugs, DeadlockBetweenABarrierAndACollective) {
 void bad_width(int* out) { out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1, 1, 12); }  // BUG: width 12
 
 TEST(PlantedBugs, ShuffleWidthNotAPowerOfTwo) {
-  expect_fault(run(simt::Order::kForward, dim3(1), dim3(32), bad_width, std::vector<int>(32).data()),
-               "width 12", kThisFile);
+  expect_fault(run(simt::Order::kForward, dim3(1), dim3(32), bad_width, std::vector<int>(32).data()), "width 12",
+               kThisFile);
 }
 
 void misaligned_vector_load(const float* data) {
@@ -174,8 +174,8 @@ int deep_recursion(int depth) {
 void overflow_stack(int* out) { out[threadIdx.x] = deep_recursion(0); }
 
 TEST(PlantedBugs, StackOverflowHitsTheGuardPage) {
-  const simt::LaunchResult result = run(simt::Order::kForward, dim3(2), dim3(32), overflow_stack,
-                                        std::vector<int>(64).data());
+  const simt::LaunchResult result =
+      run(simt::Order::kForward, dim3(2), dim3(32), overflow_stack, std::vector<int>(64).data());
   expect_fault(result, "stack overflow", "thread (");
   // The engine is still usable afterwards.
   std::vector<float> out(64);

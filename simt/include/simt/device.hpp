@@ -7,15 +7,15 @@
 // reported with the line of the kernel that caused it.
 #pragma once
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <vector_types.h>
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
-
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <vector_types.h>
 
 namespace simt {
 
@@ -55,9 +55,9 @@ void memory_fence();
 float approximate(float exact, int max_ulp_error, std::uint32_t input_bits);
 
 template <class T>
-constexpr bool kShuffleable = std::is_arithmetic<T>::value || std::is_same<T, __half>::value ||
-                              std::is_same<T, __nv_bfloat16>::value || std::is_same<T, __half2>::value ||
-                              std::is_same<T, __nv_bfloat162>::value;
+constexpr bool kShuffleable =
+    std::is_arithmetic<T>::value || std::is_same<T, __half>::value || std::is_same<T, __nv_bfloat16>::value ||
+    std::is_same<T, __half2>::value || std::is_same<T, __nv_bfloat162>::value;
 
 template <class T>
 T shuffle(Collective kind, unsigned mask, T value, int operand, int width, SourceLocation loc) {
@@ -103,13 +103,11 @@ inline constexpr int warpSize = 32;
 // `__shared__ Type name;` for the engine: one NaN-filled object per block, the same address for
 // every thread of the block. Type may be an array type (float[32]); like CUDA's shared
 // variables it must need no constructor.
-#define SIMT_SHARED(Type, name)                                                                      \
-  static_assert(::std::is_trivially_default_constructible<Type>::value,                              \
-                "shared variables cannot have constructors");                                        \
-  static const char simt_shared_key_##name = 0;                                                      \
-  ::std::add_lvalue_reference_t<Type> name = *static_cast<::std::add_pointer_t<Type>>(               \
-      ::simt::detail::static_shared(&simt_shared_key_##name, sizeof(Type), alignof(Type),            \
-                                    ::simt::SourceLocation::here()))
+#define SIMT_SHARED(Type, name)                                                                                       \
+  static_assert(::std::is_trivially_default_constructible<Type>::value, "shared variables cannot have constructors"); \
+  static const char simt_shared_key_##name = 0;                                                                       \
+  ::std::add_lvalue_reference_t<Type> name = *static_cast<::std::add_pointer_t<Type>>(::simt::detail::static_shared(  \
+      &simt_shared_key_##name, sizeof(Type), alignof(Type), ::simt::SourceLocation::here()))
 
 // The block's dynamic shared memory (CUDA's `extern __shared__` array), NaN-filled at block start.
 template <class T>
@@ -146,15 +144,15 @@ T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = 32,
 template <class T>
 T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = 32,
                    ::simt::SourceLocation loc = ::simt::SourceLocation::here()) {
-  return ::simt::detail::shuffle(::simt::detail::Collective::kShflDown, mask, var, static_cast<int>(delta), width,
-                                 loc);
+  return ::simt::detail::shuffle(::simt::detail::Collective::kShflDown, mask, var, static_cast<int>(delta), width, loc);
 }
 template <class T>
 T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = 32,
                   ::simt::SourceLocation loc = ::simt::SourceLocation::here()) {
   return ::simt::detail::shuffle(::simt::detail::Collective::kShflXor, mask, var, lane_mask, width, loc);
 }
-inline unsigned __ballot_sync(unsigned mask, int predicate, ::simt::SourceLocation loc = ::simt::SourceLocation::here()) {
+inline unsigned __ballot_sync(unsigned mask, int predicate,
+                              ::simt::SourceLocation loc = ::simt::SourceLocation::here()) {
   return static_cast<unsigned>(
       ::simt::detail::warp_collective(::simt::detail::Collective::kBallot, mask, predicate != 0, 0, 32, loc));
 }

@@ -5,6 +5,8 @@
 // records that tests read to see which kernels ran.
 #pragma once
 
+#include <vector_types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -12,8 +14,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#include <vector_types.h>
 
 #include "simt/target.hpp"
 
@@ -27,8 +27,8 @@ enum class Order { kForward, kReverse, kRandom };
 struct Options {
   Order order = Order::kForward;
   std::uint64_t seed = 1;
-  int workers = 0;                     // OS threads running blocks; 0: one per hardware thread (at most 8)
-  std::size_t stack_bytes = 0;         // usable bytes per fiber stack; 0: the engine's default
+  int workers = 0;              // OS threads running blocks; 0: one per hardware thread (at most 8)
+  std::size_t stack_bytes = 0;  // usable bytes per fiber stack; 0: the engine's default
 };
 
 // Options from CUNORM_SIMT_ORDER (forward|reverse|random), CUNORM_SIMT_SEED (decimal) and
@@ -58,15 +58,15 @@ struct LaunchConfig {
   dim3 grid{1, 1, 1};
   dim3 block{1, 1, 1};
   std::size_t dynamic_shared_bytes = 0;
-  bool cooperative = false;           // every block resident at once; enables simt::grid_sync()
-  const Target* target = nullptr;     // nullptr: sm_90
-  const char* name = "kernel";        // shown in errors and launch records
+  bool cooperative = false;        // every block resident at once; enables simt::grid_sync()
+  const Target* target = nullptr;  // nullptr: sm_90
+  const char* name = "kernel";     // shown in errors and launch records
 };
 
 struct LaunchResult {
   bool ok = true;
-  std::string message;                // the first fault, with block, thread and source line
-  std::uint64_t bytes_read = 0;       // through the checked global-memory accessors
+  std::string message;           // the first fault, with block, thread and source line
+  std::uint64_t bytes_read = 0;  // through the checked global-memory accessors
   std::uint64_t bytes_written = 0;
 };
 
@@ -101,14 +101,12 @@ class LaunchRecorder {
 // As cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes): a launch
 // may ask for more than 48 KiB of dynamic shared memory only up to what was set here. Fails with a
 // message when bytes exceed the target's opt-in limit.
-bool set_max_dynamic_shared_memory(const void* kernel_id, std::size_t bytes, const Target* target,
-                                   std::string* error);
+bool set_max_dynamic_shared_memory(const void* kernel_id, std::size_t bytes, const Target* target, std::string* error);
 
 namespace detail {
 
 using KernelEntry = void (*)(const void* closure);
-LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, KernelEntry entry,
-                           const void* closure);
+LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, KernelEntry entry, const void* closure);
 
 template <class... Params>
 struct KernelClosure {

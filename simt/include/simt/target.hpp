@@ -10,8 +10,8 @@
 namespace simt {
 
 struct Target {
-  std::string name;                   // e.g. "sm_90"
-  std::string models;                 // the part whose limits these are, e.g. "H100 SXM"
+  std::string name;    // e.g. "sm_90"
+  std::string models;  // the part whose limits these are, e.g. "H100 SXM"
   int cc_major = 0;
   int cc_minor = 0;
   int sm_count = 0;

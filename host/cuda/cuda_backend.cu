@@ -1,0 +1,131 @@
+// The CUDA backend (see cuda_backend.hpp). Every runtime call is checked; a failure becomes
+// EXECUTION_FAILED (or ALLOC_FAILED / INVALID_VALUE where the runtime says so) with the
+// runtime's own description.
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <string>
+
+#include "../dtype.hpp"
+#include "../launch/layer_norm_forward_launch.hpp"
+#include "cuda_backend.hpp"
+#include "cuda_launcher.cuh"
+
+namespace cunorm {
+namespace {
+
+Status runtime_failure(const char* call, cudaError_t error) {
+  return Status::execution_failed(std::string(call) + " failed: " + cudaGetErrorString(error));
+}
+
+// The current device if it is one the library was built for (sm_75 or newer).
+bool usable_device(DeviceInfo* info, std::string* why) {
+  int device_id = 0;
+  int count = 0;  // left unset by the runtime when no driver is present
+  const cudaError_t error = cudaGetDeviceCount(&count);
+  if (error != cudaSuccess || count == 0) {
+    *why = std::string("no usable CUDA device: ") +
+           (error != cudaSuccess ? cudaGetErrorString(error) : "the runtime reports 0 devices");
+    cudaGetLastError();  // do not leave the failure for the caller's next check
+    return false;
+  }
+  cudaDeviceProp properties{};
+  if (cudaGetDevice(&device_id) != cudaSuccess || cudaGetDeviceProperties(&properties, device_id) != cudaSuccess) {
+    *why = "no usable CUDA device: cannot read the current device's properties";
+    cudaGetLastError();
+    return false;
+  }
+  if (properties.major * 10 + properties.minor < 75) {
+    *why = std::string("no usable CUDA device: ") + properties.name + " is sm_" + std::to_string(properties.major) +
+           std::to_string(properties.minor) + ", the library needs sm_75 or newer";
+    return false;
+  }
+  info->name = properties.name;
+  info->cc_major = properties.major;
+  info->cc_minor = properties.minor;
+  info->sm_count = properties.multiProcessorCount;
+  info->max_threads_per_sm = properties.maxThreadsPerMultiProcessor;
+  info->shared_per_block = properties.sharedMemPerBlock;
+  info->shared_per_block_optin = properties.sharedMemPerBlockOptin;
+  info->shared_per_sm = properties.sharedMemPerMultiprocessor;
+  return true;
+}
+
+}  // namespace
+
+CudaBackend::CudaBackend(const DeviceInfo& device) : device_(device) {}
+
+Status CudaBackend::set_stream(cudaStream_t stream) {
+  stream_ = stream;
+  return Status::ok();
+}
+
+Status CudaBackend::allocate(void** pointer, std::size_t bytes) {
+  *pointer = nullptr;
+  if (bytes == 0) return Status::ok();
+  const cudaError_t error = cudaMalloc(pointer, bytes);
+  if (error != cudaSuccess) {
+    *pointer = nullptr;
+    return Status(CUNORM_STATUS_ALLOC_FAILED,
+                  "cudaMalloc of " + std::to_string(bytes) + " bytes failed: " + cudaGetErrorString(error));
+  }
+  return Status::ok();
+}
+
+Status CudaBackend::release(void* pointer) {
+  if (pointer == nullptr) return Status::ok();
+  const cudaError_t error = cudaFree(pointer);
+  if (error == cudaErrorInvalidValue || error == cudaErrorInvalidDevicePointer) {
+    cudaGetLastError();
+    return Status::invalid(std::string("ptr is not memory from cunormMalloc: ") + cudaGetErrorString(error));
+  }
+  if (error != cudaSuccess) return runtime_failure("cudaFree", error);
+  return Status::ok();
+}
+
+Status CudaBackend::copy(void* destination, const void* source, std::size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return Status::ok();
+  cudaError_t error = cudaMemcpyAsync(destination, source, bytes, kind, stream_);
+  if (error != cudaSuccess) return runtime_failure("cudaMemcpyAsync", error);
+  error = cudaStreamSynchronize(stream_);
+  if (error != cudaSuccess) return runtime_failure("cudaStreamSynchronize", error);
+  return Status::ok();
+}
+
+Status CudaBackend::copy_to_device(void* device_destination, const void* host_source, std::size_t bytes) {
+  return copy(device_destination, host_source, bytes, cudaMemcpyHostToDevice);
+}
+
+Status CudaBackend::copy_to_host(void* host_destination, const void* device_source, std::size_t bytes) {
+  return copy(host_destination, device_source, bytes, cudaMemcpyDeviceToHost);
+}
+
+Status CudaBackend::synchronize() {
+  const cudaError_t error = cudaStreamSynchronize(stream_);
+  if (error != cudaSuccess) return runtime_failure("cudaStreamSynchronize", error);
+  return Status::ok();
+}
+
+Status CudaBackend::layer_norm_forward(const LayerNormForwardCall& call, const LayerNormForwardPlan& plan) {
+  CudaLauncher launcher(stream_, device_);
+  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
+    return launch_layer_norm_forward<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(launcher,
+                                                                                                           call, plan);
+  });
+}
+
+bool cuda_backend_usable() {
+  DeviceInfo info;
+  std::string why;
+  return usable_device(&info, &why);
+}
+
+Status create_cuda_backend(std::unique_ptr<Backend>* backend) {
+  DeviceInfo info;
+  std::string why;
+  if (!usable_device(&info, &why)) return Status(CUNORM_STATUS_NO_DEVICE, why);
+  *backend = std::make_unique<CudaBackend>(info);
+  return Status::ok();
+}
+
+}  // namespace cunorm

@@ -1,0 +1,29 @@
+// The backend that runs the kernels on a CUDA GPU: the device current when the handle was
+// created, the handle's stream, cudaMalloc'd memory.
+#pragma once
+
+#include "../backend.hpp"
+
+namespace cunorm {
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const DeviceInfo& device);
+  cunormBackend_t kind() const override { return CUNORM_BACKEND_CUDA; }
+  const DeviceInfo& device() const override { return device_; }
+  Status set_stream(cudaStream_t stream) override;
+  Status allocate(void** pointer, std::size_t bytes) override;
+  Status release(void* pointer) override;
+  Status copy_to_device(void* device_destination, const void* host_source, std::size_t bytes) override;
+  Status copy_to_host(void* host_destination, const void* device_source, std::size_t bytes) override;
+  Status synchronize() override;
+  Status layer_norm_forward(const LayerNormForwardCall& call, const LayerNormForwardPlan& plan) override;
+
+ private:
+  Status copy(void* destination, const void* source, std::size_t bytes, cudaMemcpyKind kind);
+
+  DeviceInfo device_;
+  cudaStream_t stream_ = nullptr;
+};
+
+}  // namespace cunorm

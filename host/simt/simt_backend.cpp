@@ -1,0 +1,94 @@
+// The SIMT backend (see simt_backend.hpp).
+#include "simt_backend.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "../dtype.hpp"
+#include "../launch/layer_norm_forward_launch.hpp"
+#include "simt/launch.hpp"
+#include "simt_launcher.hpp"
+
+namespace cunorm {
+
+SimtBackend::SimtBackend(const simt::Target& target) : target_(target) {
+  device_.name = "SIMT engine emulating " + target.name + " (" + target.models + ")";
+  device_.cc_major = target.cc_major;
+  device_.cc_minor = target.cc_minor;
+  device_.sm_count = target.sm_count;
+  device_.max_threads_per_sm = target.max_threads_per_sm;
+  device_.shared_per_block = target.shared_per_block;
+  device_.shared_per_block_optin = target.shared_per_block_optin;
+  device_.shared_per_sm = target.shared_per_sm;
+}
+
+SimtBackend::~SimtBackend() {
+  for (void* pointer : allocations_) std::free(pointer);
+}
+
+Status SimtBackend::set_stream(cudaStream_t) { return Status::ok(); }
+
+Status SimtBackend::allocate(void** pointer, std::size_t bytes) {
+  *pointer = nullptr;
+  if (bytes == 0) return Status::ok();
+  const std::size_t rounded = (bytes + 255) / 256 * 256;
+  if (rounded < bytes) return Status(CUNORM_STATUS_ALLOC_FAILED, "cannot allocate " + std::to_string(bytes) + " bytes");
+  void* memory = std::aligned_alloc(256, rounded);
+  if (memory == nullptr) {
+    return Status(CUNORM_STATUS_ALLOC_FAILED, "host allocation of " + std::to_string(bytes) + " bytes failed");
+  }
+  std::lock_guard<std::mutex> lock(allocations_mutex_);
+  allocations_.insert(memory);
+  *pointer = memory;
+  return Status::ok();
+}
+
+Status SimtBackend::release(void* pointer) {
+  if (pointer == nullptr) return Status::ok();
+  {
+    std::lock_guard<std::mutex> lock(allocations_mutex_);
+    if (allocations_.erase(pointer) == 0) {
+      return Status::invalid("ptr was not allocated by cunormMalloc on this handle (or was freed already)");
+    }
+  }
+  std::free(pointer);
+  return Status::ok();
+}
+
+Status SimtBackend::copy_to_device(void* device_destination, const void* host_source, std::size_t bytes) {
+  if (bytes > 0) std::memmove(device_destination, host_source, bytes);
+  return Status::ok();
+}
+
+Status SimtBackend::copy_to_host(void* host_destination, const void* device_source, std::size_t bytes) {
+  if (bytes > 0) std::memmove(host_destination, device_source, bytes);
+  return Status::ok();
+}
+
+Status SimtBackend::synchronize() { return Status::ok(); }
+
+Status SimtBackend::layer_norm_forward(const LayerNormForwardCall& call, const LayerNormForwardPlan& plan) {
+  SimtLauncher launcher(target_);
+  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
+    return launch_layer_norm_forward<SimtLauncher, typename decltype(t)::type, typename decltype(p)::type>(launcher,
+                                                                                                           call, plan);
+  });
+}
+
+Status create_simt_backend(std::unique_ptr<Backend>* backend) {
+  std::string error;
+  simt::environment_options(&error);
+  if (!error.empty()) return Status::invalid(error);
+  const simt::Target* target = simt::environment_target();
+  if (target == nullptr) {
+    std::string names;
+    for (const simt::Target& t : simt::known_targets()) names += (names.empty() ? "" : ", ") + t.name;
+    return Status::invalid("CUNORM_SIMT_TARGET must be one of " + names + ", got \"" +
+                           std::getenv("CUNORM_SIMT_TARGET") + "\"");
+  }
+  *backend = std::make_unique<SimtBackend>(*target);
+  return Status::ok();
+}
+
+}  // namespace cunorm

@@ -1,0 +1,71 @@
+// cunormLayerNormForward against the float64 reference: every backend x dtype pair x shape x
+// affine, bitwise identical across runs and (on SIMT) across the three thread orders.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <random>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "cunorm/reference.hpp"
+#include "simt/launch.hpp"
+#include "support/backend_fixture.hpp"
+#include "support/host_array.hpp"
+#include "support/layer_norm_case.hpp"
+#include "support/tolerance.hpp"
+
+namespace cunorm_test {
+namespace {
+
+struct Shape {
+  int64_t rows;
+  int64_t cols;
+};
+
+// Every LayerNorm variant with and without a tail, odd and prime sizes, 2^k +- 1.
+const Shape kShapes[] = {{1, 1},     {300, 1},   {257, 2},   {229, 7},  {64, 31},  {255, 32}, {7, 33},
+                         {129, 64},  {65, 127},  {33, 255},  {17, 256}, {29, 541}, {8, 768},  {5, 1023},
+                         {4, 1024},  {3, 1025},  {2, 2047},  {3, 4096}, {2, 4099}, {1, 8192}, {2, 8193},
+                         {1, 16411}, {1, 32768}, {1, 65537}, {1, 70001}};
+
+using Param = std::tuple<cunormBackend_t, DtypePair, Shape, bool>;
+
+class LayerNormForward : public ::testing::TestWithParam<Param>, protected BackendTest {
+ protected:
+  void TearDown() override { close(); }
+};
+
+TEST_P(LayerNormForward, MatchesReferenceAndIsDeterministic) {
+  const auto [backend, dtypes, shape, affine] = GetParam();
+  CUNORM_OPEN_BACKEND_OR_SKIP(backend);
+  LayerNormCase c(dtypes, shape.rows, shape.cols, affine, 1e-5, /*seed=*/shape.rows * 131 + shape.cols);
+  const LayerNormResult first = c.run(handle_);
+  c.expect_matches_reference(first);
+  if (backend == CUNORM_BACKEND_SIMT) {
+    for (simt::Order order : {simt::Order::kReverse, simt::Order::kRandom}) {
+      simt::Options options = simt::current_options();
+      options.order = order;
+      options.seed = 12345;
+      simt::ScopedOptions scoped(options);
+      c.expect_bitwise_equal(first, c.run(handle_), simt::order_name(order));
+    }
+  } else {
+    c.expect_bitwise_equal(first, c.run(handle_), "a second run");
+  }
+}
+
+std::string name(const ::testing::TestParamInfo<Param>& info) {
+  const auto [backend, dtypes, shape, affine] = info.param;
+  return std::string(backend_label(backend)) + "_" + dtypes.label() + "_R" + std::to_string(shape.rows) + "xC" +
+         std::to_string(shape.cols) + (affine ? "_Affine" : "_Plain");
+}
+
+INSTANTIATE_TEST_SUITE_P(All, LayerNormForward,
+                         ::testing::Combine(::testing::Values(CUNORM_BACKEND_SIMT, CUNORM_BACKEND_CUDA),
+                                            ::testing::ValuesIn(kDtypePairs), ::testing::ValuesIn(kShapes),
+                                            ::testing::Bool()),
+                         name);
+
+}  // namespace
+}  // namespace cunorm_test
