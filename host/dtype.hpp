@@ -28,8 +28,8 @@ inline const char* dtype_name(cunormDataType_t dtype) {
     case CUNORM_FLOAT32: return "CUNORM_FLOAT32";
     case CUNORM_FLOAT16: return "CUNORM_FLOAT16";
     case CUNORM_BFLOAT16: return "CUNORM_BFLOAT16";
+    default: return "an unknown cunormDataType_t";
   }
-  return "an unknown cunormDataType_t";
 }
 
 // Calls f(TypeTag<T>{}, TypeTag<P>{}) for the activation type T and parameter type P; the pair
@@ -44,8 +44,8 @@ Status dispatch_dtype_pair(cunormDataType_t dtype, cunormDataType_t param_dtype,
     case CUNORM_BFLOAT16:
       return float_params ? f(TypeTag<__nv_bfloat16>{}, TypeTag<float>{})
                           : f(TypeTag<__nv_bfloat16>{}, TypeTag<__nv_bfloat16>{});
+    default: return Status::internal("dispatch reached an unknown dtype");
   }
-  return Status::internal("dispatch reached an unknown dtype");
 }
 
 }  // namespace cunorm

@@ -13,7 +13,6 @@
 #include "support/backend_fixture.hpp"
 #include "support/host_array.hpp"
 #include "support/layer_norm_case.hpp"
-#include "support/tolerance.hpp"
 
 namespace cunorm_test {
 namespace {

@@ -34,14 +34,36 @@ typedef enum {
   CUNORM_STATUS_INTERNAL_ERROR = 7
 } cunormStatus_t;
 
-typedef enum { CUNORM_FLOAT32 = 0, CUNORM_FLOAT16 = 1, CUNORM_BFLOAT16 = 2 } cunormDataType_t;
-typedef enum { CUNORM_BACKEND_AUTO = 0, CUNORM_BACKEND_CUDA = 1, CUNORM_BACKEND_SIMT = 2 } cunormBackend_t;
+/* The *_RANGE_MIN_ / *_RANGE_MAX_ enumerators of the argument enums below are not values to
+   pass: they make every int a valid value of the enum type in C++, so that a wrong value passed
+   from C or through a cast is reported as INVALID_VALUE instead of being undefined behaviour. */
+typedef enum {
+  CUNORM_FLOAT32 = 0,
+  CUNORM_FLOAT16 = 1,
+  CUNORM_BFLOAT16 = 2,
+  CUNORM_DATA_TYPE_RANGE_MIN_ = -0x7fffffff - 1,
+  CUNORM_DATA_TYPE_RANGE_MAX_ = 0x7fffffff
+} cunormDataType_t;
+typedef enum {
+  CUNORM_BACKEND_AUTO = 0,
+  CUNORM_BACKEND_CUDA = 1,
+  CUNORM_BACKEND_SIMT = 2,
+  CUNORM_BACKEND_RANGE_MIN_ = -0x7fffffff - 1,
+  CUNORM_BACKEND_RANGE_MAX_ = 0x7fffffff
+} cunormBackend_t;
 /* BatchNorm tensors are (N, C, S), S = product of the spatial sizes (1 for BatchNorm1d on (N, C)). */
 typedef enum {
   CUNORM_LAYOUT_NCHW = 0, /* element (n, c, s) at (n*C + c)*S + s */
-  CUNORM_LAYOUT_NHWC = 1  /* element (n, c, s) at (n*S + s)*C + c */
+  CUNORM_LAYOUT_NHWC = 1, /* element (n, c, s) at (n*S + s)*C + c */
+  CUNORM_LAYOUT_RANGE_MIN_ = -0x7fffffff - 1,
+  CUNORM_LAYOUT_RANGE_MAX_ = 0x7fffffff
 } cunormLayout_t;
-typedef enum { CUNORM_RUNNING_VAR_UNBIASED = 0, CUNORM_RUNNING_VAR_BIASED = 1 } cunormRunningVarMode_t;
+typedef enum {
+  CUNORM_RUNNING_VAR_UNBIASED = 0,
+  CUNORM_RUNNING_VAR_BIASED = 1,
+  CUNORM_RUNNING_VAR_RANGE_MIN_ = -0x7fffffff - 1,
+  CUNORM_RUNNING_VAR_RANGE_MAX_ = 0x7fffffff
+} cunormRunningVarMode_t;
 
 typedef struct cunormContext* cunormHandle_t;
 typedef struct cunormBatchNormCalibration* cunormBatchNormCalibration_t;

@@ -404,6 +404,31 @@ class BatchNormCalibration {
   std::vector<double> m2_;
 };
 
+// ---- Tolerances ------------------------------------------------------------------------------
+// The one table of how far a kernel's result may be from this reference computed on the same
+// (already rounded) inputs: float32 results are held to float32 arithmetic error, float16 and
+// bfloat16 results to about two units in their last place.
+struct Tolerance {
+  double absolute;
+  double relative;
+  bool accepts(double actual, double expected) const {
+    if (std::isnan(expected)) return std::isnan(actual);
+    return std::abs(actual - expected) <= absolute + relative * std::abs(expected);
+  }
+};
+
+// For values stored in `dtype` (activations, parameter gradients).
+inline Tolerance output_tolerance(cunormDataType_t dtype) {
+  switch (dtype) {
+    case CUNORM_FLOAT16: return Tolerance{1e-3, 1e-3};   // 2^-11 relative rounding
+    case CUNORM_BFLOAT16: return Tolerance{8e-3, 8e-3};  // 2^-8 relative rounding
+    default: return Tolerance{1e-5, 1e-5};
+  }
+}
+
+// For float32 statistics (mean, rstd, invstd), whatever the activation type.
+inline Tolerance statistics_tolerance() { return Tolerance{1e-6, 1e-5}; }
+
 }  // namespace reference
 }  // namespace cunorm
 

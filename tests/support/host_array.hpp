@@ -32,18 +32,14 @@ class HostArray {
   // Rounds to the nearest value of the dtype (ties to even), as the library's conversions do.
   void set(std::size_t i, double value) {
     const float f = static_cast<float>(value);
-    switch (dtype_) {
-      case CUNORM_FLOAT32: std::memcpy(&bytes_[i * 4], &f, 4); break;
-      case CUNORM_FLOAT16: {
-        const __half h = __float2half_rn(f);
-        std::memcpy(&bytes_[i * 2], &h, 2);
-        break;
-      }
-      case CUNORM_BFLOAT16: {
-        const __nv_bfloat16 b = __float2bfloat16_rn(f);
-        std::memcpy(&bytes_[i * 2], &b, 2);
-        break;
-      }
+    if (dtype_ == CUNORM_FLOAT16) {
+      const __half h = __float2half_rn(f);
+      std::memcpy(&bytes_[i * 2], &h, 2);
+    } else if (dtype_ == CUNORM_BFLOAT16) {
+      const __nv_bfloat16 b = __float2bfloat16_rn(f);
+      std::memcpy(&bytes_[i * 2], &b, 2);
+    } else {
+      std::memcpy(&bytes_[i * 4], &f, 4);
     }
   }
   double get(std::size_t i) const {

@@ -8,7 +8,6 @@
 
 #include "backend_fixture.hpp"
 #include "cunorm/reference.hpp"
-#include "tolerance.hpp"
 
 namespace cunorm_test {
 namespace {
@@ -18,14 +17,14 @@ const char* short_name(cunormDataType_t dtype) {
     case CUNORM_FLOAT32: return "f32";
     case CUNORM_FLOAT16: return "f16";
     case CUNORM_BFLOAT16: return "bf16";
+    default: return "unknown";
   }
-  return "unknown";
 }
 
 // Compares element by element and reports the number of mismatches and the first few.
 template <class Actual>
 void expect_close(const char* what, std::size_t count, Actual actual, const std::vector<double>& expected,
-                  const Tolerance& tolerance) {
+                  const cunorm::reference::Tolerance& tolerance) {
   std::size_t bad = 0;
   for (std::size_t i = 0; i < count; ++i) {
     if (tolerance.accepts(actual(i), expected[i])) continue;
@@ -89,13 +88,14 @@ void LayerNormCase::expect_matches_reference(const LayerNormResult& result) cons
                                         affine ? bs.data() : no_param, static_cast<double>(eps), y.data(), mean.data(),
                                         rstd.data());
   expect_close(
-      "y", x.count(), [&](std::size_t i) { return result.y.get(i); }, y, output_tolerance(dtypes.dtype));
+      "y", x.count(), [&](std::size_t i) { return result.y.get(i); }, y,
+      cunorm::reference::output_tolerance(dtypes.dtype));
   expect_close(
       "mean", mean.size(), [&](std::size_t i) { return static_cast<double>(result.mean[i]); }, mean,
-      statistics_tolerance());
+      cunorm::reference::statistics_tolerance());
   expect_close(
       "rstd", rstd.size(), [&](std::size_t i) { return static_cast<double>(result.rstd[i]); }, rstd,
-      statistics_tolerance());
+      cunorm::reference::statistics_tolerance());
 }
 
 void LayerNormCase::expect_bitwise_equal(const LayerNormResult& expected, const LayerNormResult& actual,

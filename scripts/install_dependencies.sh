@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cunorm builds and tests with (run as root, apt reachable). The
+# CUDA toolkit itself is expected at /usr/local/cuda, as on the machines this project targets.
+set -euo pipefail
+packages=(cmake g++ make libboost-context-dev libgtest-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+if ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  echo "nvcc not found: cunorm needs the CUDA toolkit (13.x) at /usr/local/cuda" >&2
+  exit 1
+fi
