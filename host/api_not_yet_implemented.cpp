@@ -17,22 +17,6 @@ cunormStatus_t not_yet(cunormHandle_t handle, const char* function) {
 
 extern "C" {
 
-cunormStatus_t cunormLayerNormBackward(cunormHandle_t handle, int64_t, int64_t, cunormDataType_t, cunormDataType_t,
-                                       const void*, const void*, const float*, const float*, const void*, void*, void*,
-                                       void*) {
-  return not_yet(handle, "cunormLayerNormBackward");
-}
-
-cunormStatus_t cunormRMSNormForward(cunormHandle_t handle, int64_t, int64_t, cunormDataType_t, cunormDataType_t,
-                                    const void*, const void*, float, void*, float*) {
-  return not_yet(handle, "cunormRMSNormForward");
-}
-
-cunormStatus_t cunormRMSNormBackward(cunormHandle_t handle, int64_t, int64_t, cunormDataType_t, cunormDataType_t,
-                                     const void*, const void*, const float*, const void*, void*, void*) {
-  return not_yet(handle, "cunormRMSNormBackward");
-}
-
 cunormStatus_t cunormBatchNormWorkspaceSize(cunormHandle_t handle, cunormLayout_t, int64_t, int64_t, int64_t,
                                             cunormDataType_t, cunormDataType_t, size_t*) {
   return not_yet(handle, "cunormBatchNormWorkspaceSize");

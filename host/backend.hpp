@@ -9,7 +9,7 @@
 
 #include "cunorm/cunorm.h"
 #include "device_info.hpp"
-#include "layer_norm_forward.hpp"
+#include "row_norm.hpp"
 #include "status.hpp"
 
 namespace cunorm {
@@ -28,7 +28,9 @@ class Backend {
   virtual Status copy_to_host(void* host_destination, const void* device_source, std::size_t bytes) = 0;
   virtual Status synchronize() = 0;
 
-  virtual Status layer_norm_forward(const LayerNormForwardCall& call, const LayerNormForwardPlan& plan) = 0;
+  // `workspace` holds at least plan.workspace_bytes.
+  virtual Status row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) = 0;
+  virtual Status row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) = 0;
 };
 
 // NO_DEVICE (with the CUDA runtime's reason) when no usable GPU exists; NOT_SUPPORTED when the

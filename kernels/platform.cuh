@@ -1,10 +1,11 @@
 // The one place where kernel sources differ between nvcc and the SIMT engine: qualifiers,
-// shared-memory declarations, dynamic shared memory and the source location that SIMT-only
-// checks report. Everything else in kernels/ is written once and compiled both ways.
+// shared-memory declarations, dynamic shared memory, the grid barrier of cooperative launches,
+// and the source location that SIMT-only checks report. Everything else in kernels/ is written once and compiled both ways.
 #pragma once
 
 #if defined(__CUDACC__)
 
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -28,6 +29,8 @@ __device__ __forceinline__ T* dynamic_shared_memory() {
   extern __shared__ __align__(16) unsigned char cunorm_dynamic_shared[];
   return reinterpret_cast<T*>(cunorm_dynamic_shared);
 }
+// A barrier over every thread of the grid; the kernel must be launched cooperatively.
+__device__ __forceinline__ void grid_sync() { cooperative_groups::this_grid().sync(); }
 }  // namespace cunorm::kernels
 
 #else  // the SIMT engine
@@ -47,6 +50,7 @@ template <class T>
 inline T* dynamic_shared_memory() {
   return simt_dynamic_shared<T>();
 }
+inline void grid_sync(::simt::SourceLocation loc = ::simt::SourceLocation::here()) { ::simt::grid_sync(loc); }
 }  // namespace cunorm::kernels
 
 #endif

@@ -7,7 +7,8 @@
 #include <string>
 
 #include "../dtype.hpp"
-#include "../launch/layer_norm_forward_launch.hpp"
+#include "../launch/row_norm_backward_launch.hpp"
+#include "../launch/row_norm_forward_launch.hpp"
 #include "cuda_backend.hpp"
 #include "cuda_launcher.cuh"
 
@@ -35,6 +36,12 @@ bool usable_device(DeviceInfo* info, std::string* why) {
     cudaGetLastError();
     return false;
   }
+  int cooperative = 0;
+  if (cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device_id) != cudaSuccess || !cooperative) {
+    *why = std::string("no usable CUDA device: ") + properties.name + " does not support cooperative launches";
+    cudaGetLastError();
+    return false;
+  }
   if (properties.major * 10 + properties.minor < 75) {
     *why = std::string("no usable CUDA device: ") + properties.name + " is sm_" + std::to_string(properties.major) +
            std::to_string(properties.minor) + ", the library needs sm_75 or newer";
@@ -45,6 +52,8 @@ bool usable_device(DeviceInfo* info, std::string* why) {
   info->cc_minor = properties.minor;
   info->sm_count = properties.multiProcessorCount;
   info->max_threads_per_sm = properties.maxThreadsPerMultiProcessor;
+  info->max_blocks_per_sm = properties.maxBlocksPerMultiProcessor;
+  info->registers_per_sm = properties.regsPerMultiprocessor;
   info->shared_per_block = properties.sharedMemPerBlock;
   info->shared_per_block_optin = properties.sharedMemPerBlockOptin;
   info->shared_per_sm = properties.sharedMemPerMultiprocessor;
@@ -106,11 +115,19 @@ Status CudaBackend::synchronize() {
   return Status::ok();
 }
 
-Status CudaBackend::layer_norm_forward(const LayerNormForwardCall& call, const LayerNormForwardPlan& plan) {
+Status CudaBackend::row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) {
   CudaLauncher launcher(stream_, device_);
   return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
-    return launch_layer_norm_forward<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(launcher,
-                                                                                                           call, plan);
+    return launch_row_norm_forward<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(
+        launcher, call, plan, workspace);
+  });
+}
+
+Status CudaBackend::row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) {
+  CudaLauncher launcher(stream_, device_);
+  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
+    return launch_row_norm_backward<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(
+        launcher, call, plan, workspace);
   });
 }
 

@@ -5,6 +5,8 @@
 #include <cuda_runtime.h>
 
 #include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 
 #include "../device_info.hpp"
@@ -26,6 +28,7 @@ class CudaLauncher {
         return Status::execution_failed(shape.name + ": cudaFuncSetAttribute failed: " + cudaGetErrorString(error));
       }
     }
+    if (shape.cooperative) return launch_cooperative(shape, kernel, std::forward<Args>(args)...);
     kernel<<<shape.grid, shape.block, shape.dynamic_shared_bytes, stream_>>>(std::forward<Args>(args)...);
     const cudaError_t error = cudaGetLastError();
     if (error != cudaSuccess)
@@ -34,6 +37,39 @@ class CudaLauncher {
   }
 
  private:
+  // Every block resident at once, checked against the kernel's real occupancy first: the plan
+  // assumed at most 64 registers per thread, which launch bounds of 1024 threads guarantee.
+  template <class... Params, class... Args>
+  Status launch_cooperative(const LaunchShape& shape, void (*kernel)(Params...), Args&&... args) {
+    int per_sm = 0;
+    const int threads = static_cast<int>(shape.block.x * shape.block.y * shape.block.z);
+    cudaError_t error =
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, shape.dynamic_shared_bytes);
+    if (error != cudaSuccess) {
+      return Status::execution_failed(shape.name + ": occupancy query failed: " + cudaGetErrorString(error));
+    }
+    const long long blocks = 1LL * shape.grid.x * shape.grid.y * shape.grid.z;
+    if (blocks > 1LL * per_sm * device_.sm_count) {
+      return Status::internal(shape.name + ": cooperative grid of " + std::to_string(blocks) + " blocks exceeds the " +
+                              std::to_string(per_sm * device_.sm_count) + " that stay resident");
+    }
+    std::tuple<std::decay_t<Params>...> values(std::forward<Args>(args)...);
+    void* pointers[sizeof...(Params)];
+    std::apply(
+        [&](auto&... value) {
+          std::size_t i = 0;
+          ((pointers[i++] = static_cast<void*>(&value)), ...);
+        },
+        values);
+    error = cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(kernel), shape.grid, shape.block, pointers,
+                                        shape.dynamic_shared_bytes, stream_);
+    if (error != cudaSuccess) {
+      cudaGetLastError();
+      return Status::execution_failed(shape.name + ": cooperative launch failed: " + cudaGetErrorString(error));
+    }
+    return Status::ok();
+  }
+
   cudaStream_t stream_;
   const DeviceInfo& device_;
 };

@@ -6,7 +6,8 @@
 #include <new>
 
 #include "../dtype.hpp"
-#include "../launch/layer_norm_forward_launch.hpp"
+#include "../launch/row_norm_backward_launch.hpp"
+#include "../launch/row_norm_forward_launch.hpp"
 #include "simt/launch.hpp"
 #include "simt_launcher.hpp"
 
@@ -18,9 +19,12 @@ SimtBackend::SimtBackend(const simt::Target& target) : target_(target) {
   device_.cc_minor = target.cc_minor;
   device_.sm_count = target.sm_count;
   device_.max_threads_per_sm = target.max_threads_per_sm;
+  device_.max_blocks_per_sm = target.max_blocks_per_sm;
+  device_.registers_per_sm = target.registers_per_sm;
   device_.shared_per_block = target.shared_per_block;
   device_.shared_per_block_optin = target.shared_per_block_optin;
   device_.shared_per_sm = target.shared_per_sm;
+  device_.max_cooperative_threads = simt::max_cooperative_threads();
 }
 
 SimtBackend::~SimtBackend() {
@@ -68,11 +72,19 @@ Status SimtBackend::copy_to_host(void* host_destination, const void* device_sour
 
 Status SimtBackend::synchronize() { return Status::ok(); }
 
-Status SimtBackend::layer_norm_forward(const LayerNormForwardCall& call, const LayerNormForwardPlan& plan) {
+Status SimtBackend::row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) {
   SimtLauncher launcher(target_);
   return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
-    return launch_layer_norm_forward<SimtLauncher, typename decltype(t)::type, typename decltype(p)::type>(launcher,
-                                                                                                           call, plan);
+    return launch_row_norm_forward<SimtLauncher, typename decltype(t)::type, typename decltype(p)::type>(
+        launcher, call, plan, workspace);
+  });
+}
+
+Status SimtBackend::row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) {
+  SimtLauncher launcher(target_);
+  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
+    return launch_row_norm_backward<SimtLauncher, typename decltype(t)::type, typename decltype(p)::type>(
+        launcher, call, plan, workspace);
   });
 }
 

@@ -22,7 +22,8 @@ class SimtBackend final : public Backend {
   Status copy_to_device(void* device_destination, const void* host_source, std::size_t bytes) override;
   Status copy_to_host(void* host_destination, const void* device_source, std::size_t bytes) override;
   Status synchronize() override;
-  Status layer_norm_forward(const LayerNormForwardCall& call, const LayerNormForwardPlan& plan) override;
+  Status row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) override;
+  Status row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) override;
 
  private:
   const simt::Target& target_;

@@ -27,6 +27,7 @@ class SimtLauncher {
     config.grid = shape.grid;
     config.block = shape.block;
     config.dynamic_shared_bytes = shape.dynamic_shared_bytes;
+    config.cooperative = shape.cooperative;
     config.target = &target_;
     config.name = shape.name.c_str();
     const simt::LaunchResult result = simt::launch(config, kernel, std::forward<Args>(args)...);

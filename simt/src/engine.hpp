@@ -62,6 +62,13 @@ struct StaticSharedAllocation {
   std::size_t offset;
 };
 
+// Bytes after the dynamic part and after each static variable that kernels must not touch: they
+// hold a canary checked when the block ends, so a write past a shared array is reported instead
+// of silently landing in the next one.
+constexpr std::size_t kSharedRedzone = 64;
+constexpr unsigned char kSharedCanary = 0xcb;
+constexpr int kMaxStaticSharedVariables = 32;
+
 struct Block {
   uint3 index{};
   std::vector<Fiber*> threads;
@@ -79,6 +86,7 @@ struct Block {
   std::size_t shared_used = 0;
   std::size_t static_bytes = 0;
   std::vector<StaticSharedAllocation> static_allocations;
+  std::vector<std::size_t> redzones;  // offsets of the kSharedRedzone-byte guards
 };
 
 struct LaunchState {
@@ -97,6 +105,8 @@ struct LaunchState {
   std::uint64_t bytes_read = 0;
   std::uint64_t bytes_written = 0;
   std::size_t static_shared_bytes = 0;
+  std::vector<TrafficWatch::Buffer> watched;  // read-only during the launch
+  std::vector<BufferTraffic> traffic;         // per watched buffer, summed over workers
 
   void record_error(const std::string& message);
   // The linear id of the i-th block to run in this launch's order.
@@ -141,6 +151,8 @@ class Worker {
   [[noreturn]] void leave_forever();
   void on_thread_exit();
   void report_deadlock();
+  void add_redzone(Block& block, std::size_t offset);
+  bool check_redzones(std::uint64_t count);
   void record_fault(const FaultText& what, const Fiber* fiber, SourceLocation loc);
 
   LaunchState& launch_;
@@ -157,7 +169,9 @@ class Worker {
   std::size_t arena_per_block_ = 0;
   std::uint64_t bytes_read_ = 0;
   std::uint64_t bytes_written_ = 0;
+  std::vector<BufferTraffic> traffic_;  // per watched buffer
   std::uint64_t rng_state_ = 0;
+  void publish_traffic();
   // The grid barrier of a cooperative launch.
   unsigned grid_arrived_ = 0;
   unsigned grid_threads_ = 0;

@@ -3,6 +3,7 @@
 #include "simt/launch.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <thread>
@@ -14,6 +15,7 @@ namespace {
 
 thread_local const Options* tls_options = nullptr;
 thread_local LaunchRecorder* tls_recorder = nullptr;
+thread_local TrafficWatch* tls_watch = nullptr;
 
 std::mutex attribute_mutex;
 std::map<const void*, std::size_t>& dynamic_shared_opt_ins() {
@@ -34,6 +36,8 @@ std::string dim_text(dim3 d) {
 
 // Why CUDA would refuse this launch, or "" if it would accept it.
 std::string launch_refusal(const LaunchConfig& config, const Target& target, std::size_t dynamic_limit) {
+  const unsigned long long all_threads =
+      1ULL * config.grid.x * config.grid.y * config.grid.z * config.block.x * config.block.y * config.block.z;
   const unsigned block[3] = {config.block.x, config.block.y, config.block.z};
   const unsigned grid[3] = {config.grid.x, config.grid.y, config.grid.z};
   for (int d = 0; d < 3; ++d) {
@@ -66,6 +70,10 @@ std::string launch_refusal(const LaunchConfig& config, const Target& target, std
       return "cooperative grid of " + std::to_string(blocks) + " blocks exceeds the " + std::to_string(resident) +
              " that " + target.name + " can keep resident";
     }
+    if (all_threads > max_cooperative_threads()) {
+      return "cooperative grid of " + std::to_string(all_threads) + " threads exceeds the " +
+             std::to_string(max_cooperative_threads()) + " fibers the engine can keep alive (vm.max_map_count)";
+    }
   }
   return "";
 }
@@ -81,6 +89,20 @@ std::uint64_t scramble(std::uint64_t x, std::uint64_t seed, int bits) {
 }
 
 }  // namespace
+
+std::size_t max_cooperative_threads() {
+  static const std::size_t capacity = [] {
+    std::size_t maps = 65530;  // Linux's default
+    if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+      unsigned long long value = 0;
+      if (std::fscanf(f, "%llu", &value) == 1) maps = static_cast<std::size_t>(value);
+      std::fclose(f);
+    }
+    // Two mappings per guarded stack, and room for everything else the process maps.
+    return maps > 16384 ? (maps - 8192) / 2 : std::size_t{4096};
+  }();
+  return capacity;
+}
 
 const char* order_name(Order order) {
   switch (order) {
@@ -136,6 +158,11 @@ ScopedOptions::ScopedOptions(const Options& options) : options_(options), previo
 ScopedOptions::~ScopedOptions() { tls_options = previous_; }
 
 LaunchRecorder::LaunchRecorder() : previous_(tls_recorder) { tls_recorder = this; }
+
+TrafficWatch::TrafficWatch(std::vector<Buffer> buffers) : buffers_(std::move(buffers)), previous_(tls_watch) {
+  tls_watch = this;
+}
+TrafficWatch::~TrafficWatch() { tls_watch = previous_; }
 LaunchRecorder::~LaunchRecorder() { tls_recorder = previous_; }
 
 bool set_max_dynamic_shared_memory(const void* kernel_id, std::size_t bytes, const Target* target, std::string* error) {
@@ -184,6 +211,10 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   state.options = current_options();
   state.entry = entry;
   state.closure = closure;
+  if (tls_watch != nullptr) {
+    state.watched = tls_watch->buffers();
+    for (const TrafficWatch::Buffer& b : state.watched) state.traffic.push_back(BufferTraffic{b.name, 0, 0});
+  }
   state.dynamic_shared_limit = state.target->shared_per_block;
   {
     std::lock_guard<std::mutex> lock(attribute_mutex);
@@ -236,6 +267,7 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
     record.ok = result.ok;
     record.bytes_read = result.bytes_read;
     record.bytes_written = result.bytes_written;
+    record.buffers = state.traffic;
     tls_recorder->add(std::move(record));
   }
   return result;

@@ -182,7 +182,19 @@ void Worker::report_deadlock() {
 
 // ---- Blocks ---------------------------------------------------------------------------------
 
-Worker::Worker(LaunchState& launch) : launch_(launch) { prepare_thread_for_fibers(); }
+Worker::Worker(LaunchState& launch) : launch_(launch), traffic_(launch.watched.size()) {
+  prepare_thread_for_fibers();
+}
+
+void Worker::publish_traffic() {
+  std::lock_guard<std::mutex> lock(launch_.mutex);
+  launch_.bytes_read += bytes_read_;
+  launch_.bytes_written += bytes_written_;
+  for (std::size_t i = 0; i < traffic_.size(); ++i) {
+    launch_.traffic[i].bytes_read += traffic_[i].bytes_read;
+    launch_.traffic[i].bytes_written += traffic_[i].bytes_written;
+  }
+}
 
 Worker::~Worker() {
   release_blocks();
@@ -201,7 +213,9 @@ bool Worker::prepare_blocks(std::uint64_t first, std::uint64_t count) {
   const unsigned threads = launch_.threads_per_block;
   // Each block's shared arena holds its dynamic part and up to 48 KiB of static allocations;
   // reserved without backing, so untouched bytes cost nothing.
-  arena_per_block_ = round_up(config.dynamic_shared_bytes + launch_.target->shared_per_block, 4096);
+  arena_per_block_ = round_up(config.dynamic_shared_bytes + launch_.target->shared_per_block +
+                                  (kMaxStaticSharedVariables + 1) * (kSharedRedzone + 16),
+                              4096);
   const std::size_t arena_needed = arena_per_block_ * count;
   if (arena_needed > arena_bytes_) {
     if (arena_ != nullptr) munmap(arena_, arena_bytes_);
@@ -227,8 +241,9 @@ bool Worker::prepare_blocks(std::uint64_t first, std::uint64_t count) {
     block = Block{};
     block.index = unflatten(launch_.block_at(first + b), config.grid);
     block.shared = arena_ + arena_per_block_ * b;
-    block.shared_used = config.dynamic_shared_bytes;
+    unpoison_memory(block.shared, arena_per_block_);
     std::memset(block.shared, 0xff, config.dynamic_shared_bytes);  // NaN in every float type
+    add_redzone(block, config.dynamic_shared_bytes);
     block.warps.resize((threads + 31) / 32);
     for (Warp& warp : block.warps) warp.pending.reserve(32);
     for (unsigned t = 0; t < threads; ++t) {
@@ -261,6 +276,35 @@ bool Worker::prepare_blocks(std::uint64_t first, std::uint64_t count) {
   return true;
 }
 
+void Worker::add_redzone(Block& block, std::size_t offset) {
+  std::memset(block.shared + offset, kSharedCanary, kSharedRedzone);
+  block.redzones.push_back(offset);
+  block.shared_used = offset + kSharedRedzone;
+}
+
+// After the blocks ran: a changed canary means a kernel wrote past a shared allocation.
+bool Worker::check_redzones(std::uint64_t count) {
+  for (std::uint64_t b = 0; b < count; ++b) {
+    Block& block = *blocks_[b];
+    for (std::size_t offset : block.redzones) {
+      for (std::size_t i = 0; i < kSharedRedzone; ++i) {
+        if (block.shared[offset + i] == kSharedCanary) continue;
+        FaultText what;
+        what << "shared memory written out of bounds: byte " << (offset + i) << " of block "
+             << Dim{block.index} << ", past ";
+        if (offset == launch_.config.dynamic_shared_bytes) {
+          what << "the " << launch_.config.dynamic_shared_bytes << " bytes of dynamic shared memory";
+        } else {
+          what << "a static shared variable";
+        }
+        record_fault(what, nullptr, SourceLocation{"", 0});
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 void Worker::run_resident(std::uint64_t first, std::uint64_t count) {
   if (!prepare_blocks(first, count)) return;
   if (launch_.options.order == Order::kReverse) std::reverse(order_.begin(), order_.end());
@@ -283,6 +327,7 @@ void Worker::run_resident(std::uint64_t first, std::uint64_t count) {
       break;
     }
   }
+  if (!launch_.failed.load(std::memory_order_relaxed)) check_redzones(count);
   std::lock_guard<std::mutex> lock(launch_.mutex);
   for (std::uint64_t b = 0; b < count; ++b) {
     launch_.static_shared_bytes = std::max(launch_.static_shared_bytes, blocks_[b]->static_bytes);
@@ -297,18 +342,14 @@ void Worker::run_queue() {
     run_resident(i, 1);
   }
   tls_worker = nullptr;
-  std::lock_guard<std::mutex> lock(launch_.mutex);
-  launch_.bytes_read += bytes_read_;
-  launch_.bytes_written += bytes_written_;
+  publish_traffic();
 }
 
 void Worker::run_grid() {
   tls_worker = this;
   run_resident(0, launch_.total_blocks);
   tls_worker = nullptr;
-  std::lock_guard<std::mutex> lock(launch_.mutex);
-  launch_.bytes_read += bytes_read_;
-  launch_.bytes_written += bytes_written_;
+  publish_traffic();
 }
 
 void Worker::on_thread_exit() {
@@ -490,24 +531,26 @@ void* Worker::static_shared(const void* key, std::size_t bytes, std::size_t alig
   for (const StaticSharedAllocation& a : block.static_allocations) {
     if (a.key == key) return block.shared + a.offset;
   }
-  const std::size_t offset = round_up(block.shared_used, align);
-  const std::size_t static_bytes = block.static_bytes + (offset - block.shared_used) + bytes;
+  const std::size_t static_bytes = block.static_bytes + bytes;
   if (static_bytes > launch_.target->shared_per_block) {
     fail(FaultText() << "static shared memory of " << static_bytes << " bytes exceeds the "
                      << launch_.target->shared_per_block << " bytes a block may declare",
          loc);
   }
-  if (offset + bytes > launch_.target->shared_per_block_optin) {
+  if (launch_.config.dynamic_shared_bytes + static_bytes > launch_.target->shared_per_block_optin) {
     fail(FaultText() << "static shared memory of " << static_bytes << " bytes plus "
                      << launch_.config.dynamic_shared_bytes << " dynamic bytes exceed the "
-                     << launch_.target->shared_per_block_optin << " bytes per block of "
-                     << launch_.target->name.c_str(),
+                     << launch_.target->shared_per_block_optin << " bytes per block of " << launch_.target->name.c_str(),
          loc);
   }
+  if (block.static_allocations.size() == kMaxStaticSharedVariables) {
+    fail(FaultText() << "more than " << kMaxStaticSharedVariables << " static shared variables in one kernel", loc);
+  }
+  const std::size_t offset = round_up(block.shared_used, align);
   std::memset(block.shared + offset, 0xff, bytes);
-  block.shared_used = offset + bytes;
   block.static_bytes = static_bytes;
   block.static_allocations.push_back(StaticSharedAllocation{key, offset});
+  add_redzone(block, offset + bytes);
   return block.shared + offset;
 }
 
@@ -522,6 +565,14 @@ void Worker::global_access(const void* address, std::size_t bytes, std::size_t a
          loc);
   }
   (write ? bytes_written_ : bytes_read_) += bytes;
+  const char* at = static_cast<const char*>(address);
+  for (std::size_t i = 0; i < launch_.watched.size(); ++i) {
+    const char* begin = static_cast<const char*>(launch_.watched[i].begin);
+    if (at >= begin && at < begin + launch_.watched[i].bytes) {
+      (write ? traffic_[i].bytes_written : traffic_[i].bytes_read) += bytes;
+      break;
+    }
+  }
 }
 
 }  // namespace simt::detail

@@ -217,3 +217,35 @@ TEST(Execution, RandomOrderPerturbsIntrinsicsWithinTheirBound) {
 }
 
 }  // namespace
+
+namespace {
+
+void read_two_buffers(const float* a, const float* b, float* out) {
+  const unsigned i = threadIdx.x;
+  simt::detail::global_access(a + i, sizeof(float), sizeof(float), false, simt::SourceLocation::here());
+  simt::detail::global_access(b + 2 * i, 2 * sizeof(float), sizeof(float), false, simt::SourceLocation::here());
+  simt::detail::global_access(out + i, sizeof(float), sizeof(float), true, simt::SourceLocation::here());
+}
+
+// Traffic is attributed to the watched buffer that contains each access.
+TEST(Execution, TrafficIsCountedPerWatchedBuffer) {
+  std::vector<float> a(64), b(128), out(64);
+  simt::LaunchRecorder recorder;
+  simt::TrafficWatch watch({{"a", a.data(), a.size() * 4}, {"b", b.data(), b.size() * 4}, {"out", out.data(), 256}});
+  simt::LaunchConfig config;
+  config.grid = dim3(1);
+  config.block = dim3(64);
+  ASSERT_TRUE(simt::launch(config, read_two_buffers, static_cast<const float*>(a.data()),
+                           static_cast<const float*>(b.data()), out.data())
+                  .ok);
+  const simt::LaunchRecord& r = recorder.records().at(0);
+  ASSERT_EQ(r.buffers.size(), 3u);
+  EXPECT_EQ(r.buffers[0].bytes_read, 256u);
+  EXPECT_EQ(r.buffers[1].bytes_read, 512u);
+  EXPECT_EQ(r.buffers[2].bytes_read, 0u);
+  EXPECT_EQ(r.buffers[2].bytes_written, 256u);
+  EXPECT_EQ(r.bytes_read, 768u);
+  EXPECT_EQ(r.bytes_written, 256u);
+}
+
+}  // namespace

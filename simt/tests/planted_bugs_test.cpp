@@ -208,3 +208,21 @@ TEST(PlantedBugs, TrapIsReportedWithItsThread) {
 }
 
 }  // namespace
+
+namespace {
+
+void write_past_dynamic_shared(int*) {
+  float* smem = simt_dynamic_shared<float>();
+  smem[threadIdx.x] = 1.0f;  // BUG: 65 threads write into 64 floats
+}
+
+TEST(PlantedBugs, SharedMemoryWrittenOutOfBounds) {
+  simt::LaunchConfig config;
+  config.block = dim3(65);
+  config.dynamic_shared_bytes = 64 * sizeof(float);
+  config.name = "test_kernel";
+  simt_test::expect_fault(simt::launch(config, write_past_dynamic_shared, static_cast<int*>(nullptr)),
+                          "shared memory written out of bounds: byte 256", "past the 256 bytes of dynamic shared memory");
+}
+
+}  // namespace

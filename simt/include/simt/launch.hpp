@@ -70,6 +70,13 @@ struct LaunchResult {
   std::uint64_t bytes_written = 0;
 };
 
+// Bytes a launch moved through the checked accessors within one watched buffer.
+struct BufferTraffic {
+  std::string name;
+  std::uint64_t bytes_read = 0;
+  std::uint64_t bytes_written = 0;
+};
+
 struct LaunchRecord {
   std::string name;
   dim3 grid;
@@ -80,6 +87,7 @@ struct LaunchRecord {
   bool ok = true;
   std::uint64_t bytes_read = 0;
   std::uint64_t bytes_written = 0;
+  std::vector<BufferTraffic> buffers;  // one per buffer of the TrafficWatch active at launch
 };
 
 // Collects the launches made by this host thread while it lives (innermost recorder wins).
@@ -96,6 +104,31 @@ class LaunchRecorder {
  private:
   std::vector<LaunchRecord> records_;
   LaunchRecorder* previous_;
+};
+
+// The most threads a cooperative launch may have: all of them are fibers alive at once, and each
+// guarded stack costs two memory mappings of the process's vm.max_map_count. Larger cooperative
+// grids are refused with that reason.
+std::size_t max_cooperative_threads();
+
+// While it lives, launches from this host thread count their global traffic per buffer: each
+// access is attributed to the watched buffer containing its address (LaunchRecord::buffers).
+class TrafficWatch {
+ public:
+  struct Buffer {
+    std::string name;
+    const void* begin;
+    std::size_t bytes;
+  };
+  explicit TrafficWatch(std::vector<Buffer> buffers);
+  ~TrafficWatch();
+  TrafficWatch(const TrafficWatch&) = delete;
+  TrafficWatch& operator=(const TrafficWatch&) = delete;
+  const std::vector<Buffer>& buffers() const { return buffers_; }
+
+ private:
+  std::vector<Buffer> buffers_;
+  TrafficWatch* previous_;
 };
 
 // As cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes): a launch

@@ -1,0 +1,336 @@
+// LayerNorm and RMSNorm backward (Op from norm_ops.cuh). One pass over x and dy per row gives dx
+// from the forward's statistics; meanwhile every block accumulates float32 partial dgamma
+// (dy * xhat) and dbeta (dy) over the rows it handles, for its columns, and writes them as one
+// row of the partials in the workspace. reduce_parameter_gradient (below) then sums the partial
+// rows in a fixed order: no float atomics, the same bits on every run.
+//
+//   warp_rows  cols <= 512: a group of `width` lanes per row, x and dy in registers, the
+//              accumulators in registers; the groups of a block add theirs in group order.
+//   segments   a row split into `count` segments, one block each, x, dy, gamma and the
+//              accumulators of the segment in shared memory; the row sums of the segments meet
+//              in the workspace across a grid barrier (cooperative launch) when count > 1.
+//   uncached   rows too long for the grid's shared memory: x and dy read twice, the
+//              accumulators in the block's own row of the partials.
+#pragma once
+
+#include <cstdint>
+
+#include "global_memory.cuh"
+#include "norm_ops.cuh"
+#include "numeric.cuh"
+#include "platform.cuh"
+#include "reduce.cuh"
+#include "row_norm_forward.cuh"
+
+namespace cunorm::kernels {
+
+template <class T, class P>
+struct RowNormBackwardArgs {
+  Global<const T> dy;
+  Global<const T> x;
+  Global<const float> mean;  // null for RMSNorm
+  Global<const float> rstd;  // rstd or rrms
+  Global<const P> gamma;     // null: 1
+  Global<T> dx;
+  Global<float> partial_dgamma;  // [partial rows][cols]; null when no parameter gradient is wanted
+  Global<float> partial_dbeta;   // [partial rows][cols]; null for RMSNorm or when not wanted
+  int64_t rows;
+  int64_t cols;
+};
+
+template <class T, class P>
+CUNORM_DEVICE RowStatistics load_statistics(const RowNormBackwardArgs<T, P>& a, int64_t row) {
+  return RowStatistics{a.mean.is_null() ? 0.0f : load_one(a.mean, row), load_one(a.rstd, row)};
+}
+
+// ---- warp_rows -------------------------------------------------------------------------------
+// Dynamic shared memory: cols floats of gamma, then 2 * (128 / width) * cols floats where the
+// groups leave their dgamma and dbeta accumulators.
+template <class Op, class T, class P, int VEC, int CHUNKS>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
+    row_norm_backward_warp_rows(RowNormBackwardArgs<T, P> a, int width) {
+  using Gradient = typename Op::GradientReducer;
+  const int cols = static_cast<int>(a.cols);
+  float* staged_gamma = dynamic_shared_memory<float>();
+  float* group_sums = staged_gamma + cols;
+  for (int col = static_cast<int>(threadIdx.x) * VEC; col < cols; col += static_cast<int>(blockDim.x) * VEC) {
+    float g[VEC];
+    load_parameters<VEC>(a.gamma, col, 1.0f, g);
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) staged_gamma[col + e] = g[e];
+  }
+  __syncthreads();
+
+  const int lane = static_cast<int>(threadIdx.x) % width;
+  const int group = static_cast<int>(threadIdx.x) / width;
+  const int groups = static_cast<int>(blockDim.x) / width;
+  float dgamma[CHUNKS][VEC] = {}, dbeta[CHUNKS][VEC] = {};
+  for (int64_t first = static_cast<int64_t>(blockIdx.x) * groups; first < a.rows;
+       first += static_cast<int64_t>(gridDim.x) * groups) {
+    const int64_t row = first + group;
+    const bool row_valid = row < a.rows;
+    float xs[CHUNKS][VEC] = {}, dys[CHUNKS][VEC] = {};
+    bool valid[CHUNKS];
+    CUNORM_UNROLL
+    for (int k = 0; k < CHUNKS; ++k) {
+      const int col = (k * width + lane) * VEC;
+      valid[k] = row_valid && col < cols;
+      if (valid[k]) {
+        const Pack<T, VEC> x = load<VEC>(a.x, row * a.cols + col);
+        const Pack<T, VEC> dy = load<VEC>(a.dy, row * a.cols + col);
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) {
+          xs[k][e] = to_float(x.elements[e]);
+          dys[k][e] = to_float(dy.elements[e]);
+        }
+      }
+    }
+    const RowStatistics st = row_valid ? load_statistics(a, row) : RowStatistics{0.0f, 0.0f};
+    typename Gradient::State terms = Gradient::empty();
+    CUNORM_UNROLL
+    for (int k = 0; k < CHUNKS; ++k) {
+      if (!valid[k]) continue;
+      const int col = (k * width + lane) * VEC;
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        terms = Gradient::merge(terms, Op::gradient_terms(staged_gamma[col + e] * dys[k][e], normalized(xs[k][e], st)));
+      }
+    }
+    terms = warp_all_reduce<Gradient>(terms, width);
+    if (!row_valid) continue;
+    const RowGradient rg = Op::finish_gradient(terms, static_cast<float>(a.cols));
+    CUNORM_UNROLL
+    for (int k = 0; k < CHUNKS; ++k) {
+      if (!valid[k]) continue;
+      const int col = (k * width + lane) * VEC;
+      Pack<T, VEC> dx;
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        const float xhat = normalized(xs[k][e], st);
+        dx.elements[e] = from_float<T>(input_gradient(staged_gamma[col + e] * dys[k][e], xhat, st, rg));
+        dgamma[k][e] += dys[k][e] * xhat;
+        dbeta[k][e] += dys[k][e];
+      }
+      store<VEC>(a.dx, row * a.cols + col, dx);
+    }
+  }
+  if (a.partial_dgamma.is_null()) return;
+  // The block's partial rows: the groups' accumulators added in group order.
+  float* dbeta_sums = group_sums + groups * cols;
+  CUNORM_UNROLL
+  for (int k = 0; k < CHUNKS; ++k) {
+    const int col = (k * width + lane) * VEC;
+    if (col >= cols) continue;
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) {
+      group_sums[group * cols + col + e] = dgamma[k][e];
+      dbeta_sums[group * cols + col + e] = dbeta[k][e];
+    }
+  }
+  __syncthreads();
+  const bool keep_dbeta = Op::kCentered && !a.partial_dbeta.is_null();
+  for (int col = static_cast<int>(threadIdx.x); col < cols; col += static_cast<int>(blockDim.x)) {
+    float sum_g = 0.0f, sum_b = 0.0f;
+    for (int g = 0; g < groups; ++g) {
+      sum_g += group_sums[g * cols + col];
+      sum_b += dbeta_sums[g * cols + col];
+    }
+    const int64_t at = static_cast<int64_t>(blockIdx.x) * a.cols + col;
+    store_one(a.partial_dgamma, at, sum_g);
+    if (keep_dbeta) store_one(a.partial_dbeta, at, sum_b);
+  }
+}
+
+// ---- segments --------------------------------------------------------------------------------
+// Shared memory layout of one segment of packs_per_segment packs (host: row_norm_plan.cpp).
+template <class T, int VEC>
+struct BackwardSegmentLayout {
+  Pack<T, VEC>* x;
+  Pack<T, VEC>* dy;
+  float* gamma;
+  float* dgamma;
+  float* dbeta;
+  CUNORM_DEVICE explicit BackwardSegmentLayout(int packs_per_segment) {
+    const int64_t cache_bytes = (static_cast<int64_t>(packs_per_segment) * sizeof(Pack<T, VEC>) + 15) / 16 * 16;
+    unsigned char* base = dynamic_shared_memory<unsigned char>();
+    x = reinterpret_cast<Pack<T, VEC>*>(base);
+    dy = reinterpret_cast<Pack<T, VEC>*>(base + cache_bytes);
+    gamma = reinterpret_cast<float*>(base + 2 * cache_bytes);
+    dgamma = gamma + packs_per_segment * VEC;
+    dbeta = dgamma + packs_per_segment * VEC;
+  }
+};
+
+template <class Op, class T, class P, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
+    row_norm_backward_segments(RowNormBackwardArgs<T, P> a, RowSegments seg) {
+  using Gradient = typename Op::GradientReducer;
+  using State = typename Gradient::State;
+  using Reduce = BlockAllReduce<Gradient>;
+  CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
+  CUNORM_SHARED(State, row_terms);
+  const int segment = static_cast<int>(blockIdx.x) % seg.count;
+  const int slot = static_cast<int>(blockIdx.x) / seg.count;
+  const int first_pack = segment * seg.packs_per_segment;
+  const int packs = static_cast<int>(a.cols / VEC) - first_pack < seg.packs_per_segment
+                        ? static_cast<int>(a.cols / VEC) - first_pack
+                        : seg.packs_per_segment;
+  const BackwardSegmentLayout<T, VEC> smem(seg.packs_per_segment);
+  const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+  for (int p = tid; p < packs; p += threads) {
+    float g[VEC];
+    load_parameters<VEC>(a.gamma, static_cast<int64_t>(first_pack + p) * VEC, 1.0f, g);
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) {
+      smem.gamma[p * VEC + e] = g[e];
+      smem.dgamma[p * VEC + e] = 0.0f;
+      if (Op::kCentered) smem.dbeta[p * VEC + e] = 0.0f;
+    }
+  }
+  // Every block runs every wave (rows past the end included), so that the grid barriers match.
+  for (int64_t wave = 0; wave < seg.waves; ++wave) {
+    const int64_t row = wave * seg.slots + slot;
+    const bool row_valid = row < a.rows;
+    const int64_t base = row * a.cols + static_cast<int64_t>(first_pack) * VEC;
+    const RowStatistics st = row_valid ? load_statistics(a, row) : RowStatistics{0.0f, 0.0f};
+    State terms = Gradient::empty();
+    if (row_valid) {
+      for (int p = tid; p < packs; p += threads) {
+        const Pack<T, VEC> x = load<VEC>(a.x, base + static_cast<int64_t>(p) * VEC);
+        const Pack<T, VEC> dy = load<VEC>(a.dy, base + static_cast<int64_t>(p) * VEC);
+        smem.x[p] = x;
+        smem.dy[p] = dy;
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) {
+          terms = Gradient::merge(terms, Op::gradient_terms(smem.gamma[p * VEC + e] * to_float(dy.elements[e]),
+                                                            normalized(to_float(x.elements[e]), st)));
+        }
+      }
+    }
+    terms = Reduce(reduce_storage).all_reduce(terms);
+    if (seg.count > 1) {
+      const int64_t buffer = (wave & 1) * seg.slots * seg.count;
+      if (tid == 0) store_state(seg.exchange, buffer + slot * seg.count + segment, terms);
+      grid_sync();
+      if (tid == 0) {
+        State merged = load_state<State>(seg.exchange, buffer + slot * seg.count);
+        for (int other = 1; other < seg.count; ++other) {
+          merged = Gradient::merge(merged, load_state<State>(seg.exchange, buffer + slot * seg.count + other));
+        }
+        row_terms = merged;
+      }
+      __syncthreads();
+      terms = row_terms;
+    }
+    if (!row_valid) continue;
+    const RowGradient rg = Op::finish_gradient(terms, static_cast<float>(a.cols));
+    for (int p = tid; p < packs; p += threads) {
+      Pack<T, VEC> dx;
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        const float dy = to_float(smem.dy[p].elements[e]);
+        const float xhat = normalized(to_float(smem.x[p].elements[e]), st);
+        dx.elements[e] = from_float<T>(input_gradient(smem.gamma[p * VEC + e] * dy, xhat, st, rg));
+        smem.dgamma[p * VEC + e] += dy * xhat;
+        if (Op::kCentered) smem.dbeta[p * VEC + e] += dy;
+      }
+      store<VEC>(a.dx, base + static_cast<int64_t>(p) * VEC, dx);
+    }
+  }
+  if (a.partial_dgamma.is_null()) return;
+  // Each thread writes the elements it accumulated: no barrier needed.
+  const int64_t out = static_cast<int64_t>(slot) * a.cols + static_cast<int64_t>(first_pack) * VEC;
+  for (int p = tid; p < packs; p += threads) {
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) {
+      store_one(a.partial_dgamma, out + p * VEC + e, smem.dgamma[p * VEC + e]);
+      if (Op::kCentered && !a.partial_dbeta.is_null()) {
+        store_one(a.partial_dbeta, out + p * VEC + e, smem.dbeta[p * VEC + e]);
+      }
+    }
+  }
+}
+
+// ---- uncached --------------------------------------------------------------------------------
+// x and dy read once for the row sums and once for dx; the block's accumulators live in its row
+// of the partials (each element owned by one thread, so the updates are ordered).
+template <class Op, class T, class P, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
+    row_norm_backward_uncached(RowNormBackwardArgs<T, P> a) {
+  using Gradient = typename Op::GradientReducer;
+  using Reduce = BlockAllReduce<Gradient>;
+  CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
+  const int64_t packs = a.cols / VEC;
+  const int64_t partial = static_cast<int64_t>(blockIdx.x) * a.cols;
+  const bool keep_dgamma = !a.partial_dgamma.is_null();
+  const bool keep_dbeta = Op::kCentered && !a.partial_dbeta.is_null();
+  for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) {
+      if (keep_dgamma) store_one(a.partial_dgamma, partial + p * VEC + e, 0.0f);
+      if (keep_dbeta) store_one(a.partial_dbeta, partial + p * VEC + e, 0.0f);
+    }
+  }
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const int64_t base = row * a.cols;
+    const RowStatistics st = load_statistics(a, row);
+    typename Gradient::State terms = Gradient::empty();
+    for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
+      const Pack<T, VEC> x = load<VEC>(a.x, base + p * VEC);
+      const Pack<T, VEC> dy = load<VEC>(a.dy, base + p * VEC);
+      float g[VEC];
+      load_parameters<VEC>(a.gamma, p * VEC, 1.0f, g);
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        terms = Gradient::merge(terms, Op::gradient_terms(g[e] * to_float(dy.elements[e]),
+                                                          normalized(to_float(x.elements[e]), st)));
+      }
+    }
+    const RowGradient rg = Op::finish_gradient(Reduce(reduce_storage).all_reduce(terms), static_cast<float>(a.cols));
+    for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
+      const Pack<T, VEC> x = load<VEC>(a.x, base + p * VEC);
+      const Pack<T, VEC> dy = load<VEC>(a.dy, base + p * VEC);
+      float g[VEC];
+      load_parameters<VEC>(a.gamma, p * VEC, 1.0f, g);
+      Pack<T, VEC> dx;
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        const float d = to_float(dy.elements[e]);
+        const float xhat = normalized(to_float(x.elements[e]), st);
+        dx.elements[e] = from_float<T>(input_gradient(g[e] * d, xhat, st, rg));
+        const int64_t at = partial + p * VEC + e;
+        if (keep_dgamma) store_one(a.partial_dgamma, at, load_one(a.partial_dgamma, at) + d * xhat);
+        if (keep_dbeta) store_one(a.partial_dbeta, at, load_one(a.partial_dbeta, at) + d);
+      }
+      store<VEC>(a.dx, base + p * VEC, dx);
+    }
+  }
+}
+
+// ---- parameter gradients ---------------------------------------------------------------------
+// out[col] = sum over r of partials[r][col], in a fixed order: 8 stripes of rows per column
+// summed in row order, then the stripes in stripe order. 256 threads cover 32 columns.
+constexpr int kGradientColumns = 32;
+constexpr int kGradientStripes = 8;
+
+template <class P>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kGradientColumns* kGradientStripes, 1)
+    reduce_parameter_gradient(Global<const float> partials, int64_t partial_rows, int64_t cols, Global<P> out) {
+  using Stripes = float[kGradientStripes][kGradientColumns];
+  CUNORM_SHARED(Stripes, stripe_sums);
+  const int column = static_cast<int>(threadIdx.x) % kGradientColumns;
+  const int stripe = static_cast<int>(threadIdx.x) / kGradientColumns;
+  const int64_t col = static_cast<int64_t>(blockIdx.x) * kGradientColumns + column;
+  float sum = 0.0f;
+  if (col < cols) {
+    for (int64_t r = stripe; r < partial_rows; r += kGradientStripes) sum += load_one(partials, r * cols + col);
+  }
+  stripe_sums[stripe][column] = sum;
+  __syncthreads();
+  if (stripe != 0 || col >= cols) return;
+  float total = 0.0f;
+  for (int s = 0; s < kGradientStripes; ++s) total += stripe_sums[s][column];
+  store_one(out, col, from_float<P>(total));
+}
+
+}  // namespace cunorm::kernels

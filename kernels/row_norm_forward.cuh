@@ -1,0 +1,336 @@
+// LayerNorm and RMSNorm forward (Op = LayerNormOp or RmsNormOp, norm_ops.cuh), in four variants
+// by row length, chosen on the host (host/row_norm_plan.cpp). The first three read each element
+// of x from DRAM exactly once:
+//
+//   warp_rows        cols <= 1024: a group of `width` lanes (1..32) per row, the row in registers;
+//                    gamma and beta staged once per block in shared memory as float.
+//   block_registers  cols <= 8192: one block per row, the row in registers, gamma and beta in
+//                    registers for every row the block visits.
+//   segments         a row split into `count` segments, one block each, the segment (and its
+//                    gamma/beta) kept in shared memory; blocks of a row merge their partial
+//                    statistics through the workspace across a grid barrier (cooperative launch)
+//                    when count > 1. Rows in waves of `slots` rows.
+//   uncached         anything longer: x read once per statistics pass and once to normalize.
+//
+// Per-thread statistics come from values the thread already holds, in two passes (sum, then
+// squared deviations: no division per element), merged by Chan's formula across lanes, warps
+// and segments in a fixed order; rstd = 1/sqrt(var + eps) within 1 ulp (float_math.cuh).
+// VEC elements move per access: 16 bytes when every pointer is aligned and cols % VEC == 0, else
+// 1. Columns past cols in a thread's last pack are masked (the tail).
+#pragma once
+
+#include <cstdint>
+
+#include "float_math.cuh"
+#include "global_memory.cuh"
+#include "norm_ops.cuh"
+#include "numeric.cuh"
+#include "platform.cuh"
+#include "reduce.cuh"
+
+namespace cunorm::kernels {
+
+template <class T, class P>
+struct RowNormForwardArgs {
+  Global<const T> x;
+  Global<const P> gamma;  // null: 1
+  Global<const P> beta;   // null: 0 (always null for RMSNorm)
+  Global<T> y;
+  Global<float> mean;     // null: not stored (always null for RMSNorm)
+  Global<float> rstd;     // rstd or rrms; null: not stored
+  int64_t rows;
+  int64_t cols;
+  float eps;
+};
+
+// How the segments variant splits rows: `count` blocks per row, `slots` rows in flight, `waves`
+// rounds of slots; `exchange` holds 2 x slots x count partial states (double-buffered by wave).
+struct RowSegments {
+  int count;
+  int packs_per_segment;
+  int slots;
+  int64_t waves;
+  Global<float> exchange;
+};
+
+constexpr int kWarpRowsThreads = 128;
+constexpr int kMaxBlockThreads = 1024;
+
+template <class T, class P>
+CUNORM_DEVICE void store_statistics(const RowNormForwardArgs<T, P>& a, int64_t row, const RowStatistics& st) {
+  if (!a.mean.is_null()) store_one(a.mean, row, st.mean);
+  if (!a.rstd.is_null()) store_one(a.rstd, row, st.scale);
+}
+
+// VEC parameters as floats, or `fallback` for each when the parameter is absent.
+template <int VEC, class P>
+CUNORM_DEVICE void load_parameters(Global<const P> p, int64_t col, float fallback, float (&out)[VEC]) {
+  if (p.is_null()) {
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) out[e] = fallback;
+    return;
+  }
+  const Pack<P, VEC> pack = load<VEC>(p, col);
+  CUNORM_UNROLL
+  for (int e = 0; e < VEC; ++e) out[e] = to_float(pack.elements[e]);
+}
+
+template <class T, int VEC>
+CUNORM_DEVICE void store_normalized(Global<T> y, int64_t offset, const float (&x)[VEC], const RowStatistics& st,
+                                    const float (&g)[VEC], const float (&b)[VEC]) {
+  Pack<T, VEC> out;
+  CUNORM_UNROLL
+  for (int e = 0; e < VEC; ++e) out.elements[e] = from_float<T>(normalized(x[e], st) * g[e] + b[e]);
+  store<VEC>(y, offset, out);
+}
+
+// A State as consecutive floats in global memory (the workspace of partial statistics).
+template <class State>
+CUNORM_DEVICE void store_state(Global<float> base, int64_t index, const State& s) {
+  static_assert(sizeof(State) % sizeof(float) == 0, "states are made of floats");
+  constexpr int kFloats = sizeof(State) / sizeof(float);
+  float f[kFloats];
+  memcpy(f, &s, sizeof(State));
+  CUNORM_UNROLL
+  for (int i = 0; i < kFloats; ++i) store_one(base, index * kFloats + i, f[i]);
+}
+template <class State>
+CUNORM_DEVICE State load_state(Global<float> base, int64_t index) {
+  constexpr int kFloats = sizeof(State) / sizeof(float);
+  float f[kFloats];
+  CUNORM_UNROLL
+  for (int i = 0; i < kFloats; ++i) f[i] = load_one(base, index * kFloats + i);
+  State s;
+  memcpy(&s, f, sizeof(State));
+  return s;
+}
+
+// ---- warp_rows -------------------------------------------------------------------------------
+// Dynamic shared memory: 2 * cols floats (gamma then beta).
+template <class Op, class T, class P, int VEC, int CHUNKS>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
+    row_norm_forward_warp_rows(RowNormForwardArgs<T, P> a, int width) {
+  const int cols = static_cast<int>(a.cols);
+  float* staged_gamma = dynamic_shared_memory<float>();
+  float* staged_beta = staged_gamma + cols;
+  for (int col = static_cast<int>(threadIdx.x) * VEC; col < cols; col += static_cast<int>(blockDim.x) * VEC) {
+    float g[VEC], b[VEC];
+    load_parameters<VEC>(a.gamma, col, 1.0f, g);
+    load_parameters<VEC>(a.beta, col, 0.0f, b);
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) {
+      staged_gamma[col + e] = g[e];
+      staged_beta[col + e] = b[e];
+    }
+  }
+  __syncthreads();
+
+  const int lane = static_cast<int>(threadIdx.x) % width;
+  const int groups = static_cast<int>(blockDim.x) / width;
+  const int64_t group_row = static_cast<int64_t>(threadIdx.x) / width;
+  // The loop bound depends on the block only, so every lane of a warp takes part in every
+  // shuffle of the reduction, including lanes whose row is past the end.
+  for (int64_t first = static_cast<int64_t>(blockIdx.x) * groups; first < a.rows;
+       first += static_cast<int64_t>(gridDim.x) * groups) {
+    const int64_t row = first + group_row;
+    const bool row_valid = row < a.rows;
+    float v[CHUNKS][VEC] = {};  // masked packs stay unused; zeroed so no path reads garbage
+    bool valid[CHUNKS];
+    CUNORM_UNROLL
+    for (int k = 0; k < CHUNKS; ++k) {
+      const int col = (k * width + lane) * VEC;
+      valid[k] = row_valid && col < cols;
+      if (valid[k]) {
+        const Pack<T, VEC> pack = load<VEC>(a.x, row * a.cols + col);
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) v[k][e] = to_float(pack.elements[e]);
+      }
+    }
+    const auto s = warp_all_reduce<typename Op::Reducer>(Op::thread_state([&](auto&& f) {
+      CUNORM_UNROLL
+      for (int k = 0; k < CHUNKS; ++k) {
+        if (!valid[k]) continue;
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) f(v[k][e]);
+      }
+    }), width);
+    if (!row_valid) continue;
+    const RowStatistics st = Op::finish(s, static_cast<float>(a.cols), a.eps);
+    if (lane == 0) store_statistics(a, row, st);
+    CUNORM_UNROLL
+    for (int k = 0; k < CHUNKS; ++k) {
+      if (!valid[k]) continue;
+      const int col = (k * width + lane) * VEC;
+      float g[VEC], b[VEC];
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        g[e] = staged_gamma[col + e];
+        b[e] = staged_beta[col + e];
+      }
+      store_normalized<T, VEC>(a.y, row * a.cols + col, v[k], st, g, b);
+    }
+  }
+}
+
+// ---- block_registers -------------------------------------------------------------------------
+template <class Op, class T, class P, int VEC, int CHUNKS>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
+    row_norm_forward_block_registers(RowNormForwardArgs<T, P> a) {
+  using Reduce = BlockAllReduce<typename Op::Reducer>;
+  CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
+  const int cols = static_cast<int>(a.cols);
+  const int threads = static_cast<int>(blockDim.x);
+  float g[CHUNKS][VEC] = {}, b[CHUNKS][VEC] = {};
+  bool valid[CHUNKS];
+  CUNORM_UNROLL
+  for (int k = 0; k < CHUNKS; ++k) {
+    const int col = (k * threads + static_cast<int>(threadIdx.x)) * VEC;
+    valid[k] = col < cols;
+    if (valid[k]) {
+      load_parameters<VEC>(a.gamma, col, 1.0f, g[k]);
+      load_parameters<VEC>(a.beta, col, 0.0f, b[k]);
+    }
+  }
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    float v[CHUNKS][VEC] = {};
+    CUNORM_UNROLL
+    for (int k = 0; k < CHUNKS; ++k) {
+      if (valid[k]) {
+        const Pack<T, VEC> pack = load<VEC>(a.x, row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC);
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) v[k][e] = to_float(pack.elements[e]);
+      }
+    }
+    const auto s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
+      CUNORM_UNROLL
+      for (int k = 0; k < CHUNKS; ++k) {
+        if (!valid[k]) continue;
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) f(v[k][e]);
+      }
+    }));
+    const RowStatistics st = Op::finish(s, static_cast<float>(a.cols), a.eps);
+    if (threadIdx.x == 0) store_statistics(a, row, st);
+    CUNORM_UNROLL
+    for (int k = 0; k < CHUNKS; ++k) {
+      if (valid[k]) {
+        store_normalized<T, VEC>(a.y, row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k], st,
+                                 g[k], b[k]);
+      }
+    }
+  }
+}
+
+// ---- segments --------------------------------------------------------------------------------
+// Dynamic shared memory: packs_per_segment packs of T (rounded up to 16 bytes), then
+// packs_per_segment * VEC floats of gamma and, for LayerNorm, as many of beta. Each thread reads
+// back only the packs it cached, so the cache needs no barrier of its own.
+template <class Op, class T, class P, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
+    row_norm_forward_segments(RowNormForwardArgs<T, P> a, RowSegments seg) {
+  using State = typename Op::Reducer::State;
+  using Reduce = BlockAllReduce<typename Op::Reducer>;
+  CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
+  CUNORM_SHARED(State, row_state);
+  const int segment = static_cast<int>(blockIdx.x) % seg.count;
+  const int slot = static_cast<int>(blockIdx.x) / seg.count;
+  const int first_pack = segment * seg.packs_per_segment;
+  const int packs = static_cast<int>(a.cols / VEC) - first_pack < seg.packs_per_segment
+                        ? static_cast<int>(a.cols / VEC) - first_pack
+                        : seg.packs_per_segment;
+  Pack<T, VEC>* cache = dynamic_shared_memory<Pack<T, VEC>>();
+  const int64_t cache_bytes = (static_cast<int64_t>(seg.packs_per_segment) * sizeof(Pack<T, VEC>) + 15) / 16 * 16;
+  float* staged_gamma = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(cache) + cache_bytes);
+  float* staged_beta = staged_gamma + seg.packs_per_segment * VEC;
+  const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+  for (int p = tid; p < packs; p += threads) {
+    const int64_t col = static_cast<int64_t>(first_pack + p) * VEC;
+    float g[VEC], b[VEC];
+    load_parameters<VEC>(a.gamma, col, 1.0f, g);
+    load_parameters<VEC>(a.beta, col, 0.0f, b);
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) {
+      staged_gamma[p * VEC + e] = g[e];
+      if (Op::kCentered) staged_beta[p * VEC + e] = b[e];
+    }
+  }
+  // Every block runs every wave (rows past the end included), so that the grid barriers match.
+  for (int64_t wave = 0; wave < seg.waves; ++wave) {
+    const int64_t row = wave * seg.slots + slot;
+    const bool row_valid = row < a.rows;
+    const int64_t base = row * a.cols + static_cast<int64_t>(first_pack) * VEC;
+    if (row_valid) {
+      for (int p = tid; p < packs; p += threads) cache[p] = load<VEC>(a.x, base + static_cast<int64_t>(p) * VEC);
+    }
+    State s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
+      if (!row_valid) return;
+      for (int p = tid; p < packs; p += threads) {
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) f(to_float(cache[p].elements[e]));
+      }
+    }));
+    if (seg.count > 1) {
+      const int64_t buffer = (wave & 1) * seg.slots * seg.count;
+      if (tid == 0) store_state(seg.exchange, buffer + slot * seg.count + segment, s);
+      grid_sync();
+      if (tid == 0) {
+        State merged = load_state<State>(seg.exchange, buffer + slot * seg.count);
+        for (int other = 1; other < seg.count; ++other) {
+          merged = Op::Reducer::merge(merged, load_state<State>(seg.exchange, buffer + slot * seg.count + other));
+        }
+        row_state = merged;
+      }
+      __syncthreads();
+      s = row_state;
+    }
+    if (!row_valid) continue;
+    const RowStatistics st = Op::finish(s, static_cast<float>(a.cols), a.eps);
+    if (segment == 0 && tid == 0) store_statistics(a, row, st);
+    for (int p = tid; p < packs; p += threads) {
+      float v[VEC], g[VEC], b[VEC];
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        v[e] = to_float(cache[p].elements[e]);
+        g[e] = staged_gamma[p * VEC + e];
+        b[e] = Op::kCentered ? staged_beta[p * VEC + e] : 0.0f;
+      }
+      store_normalized<T, VEC>(a.y, base + static_cast<int64_t>(p) * VEC, v, st, g, b);
+    }
+  }
+}
+
+// ---- uncached --------------------------------------------------------------------------------
+// Rows too long for the grid's shared memory (up to 2^63 elements): x is requested once per
+// statistics pass (two for LayerNorm, one for RMSNorm) and once to normalize; the later passes
+// mostly hit L2 while a row's block is resident.
+template <class Op, class T, class P, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
+    row_norm_forward_uncached(RowNormForwardArgs<T, P> a) {
+  using Reduce = BlockAllReduce<typename Op::Reducer>;
+  CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
+  const int64_t packs = a.cols / VEC;
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const int64_t base = row * a.cols;
+    const auto s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
+      for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
+        const Pack<T, VEC> pack = load<VEC>(a.x, base + p * VEC);
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) f(to_float(pack.elements[e]));
+      }
+    }));
+    const RowStatistics st = Op::finish(s, static_cast<float>(a.cols), a.eps);
+    if (threadIdx.x == 0) store_statistics(a, row, st);
+    for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
+      const int64_t col = p * VEC;
+      const Pack<T, VEC> pack = load<VEC>(a.x, base + col);
+      float v[VEC], g[VEC], b[VEC];
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) v[e] = to_float(pack.elements[e]);
+      load_parameters<VEC>(a.gamma, col, 1.0f, g);
+      load_parameters<VEC>(a.beta, col, 0.0f, b);
+      store_normalized<T, VEC>(a.y, base + col, v, st, g, b);
+    }
+  }
+}
+
+}  // namespace cunorm::kernels

