@@ -2,17 +2,18 @@
 //
 // On a GPU (CUDA backend): each shape is timed with CUDA events over many repetitions, with L2
 // flushed before each and the input rotated among copies that together exceed L2; the median is
-// reported as ms, GB/s (10^9 bytes/s from the byte formula below) and as a percentage of the
-// device-to-device copy bandwidth measured at start.
-// On the SIMT engine (no GPU): the same validation, then the bytes each launch requested per
-// element against the op's floor. CPU emulation time says nothing about GPU speed, so none is
-// printed.
+// reported as ms, GB/s (10^9 bytes/s from the op's byte formula below) and as a percentage of
+// the device-to-device copy bandwidth measured at start.
+// On the SIMT engine (no GPU): the same validation, then the bytes each op's kernels requested
+// per element against the op's floor. CPU emulation time says nothing about GPU speed, so none
+// is printed.
 #include <cuda_runtime_api.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 
 namespace {
 
+using cunorm_test::element_size;
 using cunorm_test::HostArray;
 
 struct DtypePair {
@@ -34,39 +36,26 @@ const DtypePair kDtypes[] = {{CUNORM_FLOAT32, CUNORM_FLOAT32, "f32/f32"},
                              {CUNORM_FLOAT16, CUNORM_FLOAT32, "f16/f32"},
                              {CUNORM_BFLOAT16, CUNORM_BFLOAT16, "bf16/bf16"}};
 
-#define CHECK_CUNORM(call)                                                                 \
-  do {                                                                                     \
-    const cunormStatus_t status_ = (call);                                                 \
-    if (status_ != CUNORM_STATUS_SUCCESS) {                                                \
-      std::fprintf(stderr, "\n%s failed: %s: %s\n", #call, cunormGetStatusString(status_), \
-                   cunormGetLastErrorMessage(handle));                                     \
-      std::exit(1);                                                                        \
-    }                                                                                      \
-  } while (false)
-
-#define CHECK_CUDA(call)                                                            \
-  do {                                                                              \
-    const cudaError_t error_ = (call);                                              \
-    if (error_ != cudaSuccess) {                                                    \
-      std::fprintf(stderr, "\n%s failed: %s\n", #call, cudaGetErrorString(error_)); \
-      std::exit(1);                                                                 \
-    }                                                                               \
-  } while (false)
-
 cunormHandle_t handle = nullptr;
 bool on_gpu = false;
+cudaStream_t stream = nullptr;
+double copy_gbps = 0.0;
+std::size_t l2_bytes = 0;
 
-// LayerNorm forward moves x once, y once, gamma and beta once, and 8 bytes of statistics per
-// row: the floor the kernels are measured against.
-double layer_norm_forward_bytes(int64_t rows, int64_t cols, const DtypePair& d) {
-  const double s = static_cast<double>(cunorm_test::element_size(d.dtype));
-  const double p = static_cast<double>(cunorm_test::element_size(d.param));
-  return 2.0 * static_cast<double>(rows * cols) * s + 2.0 * static_cast<double>(cols) * p +
-         8.0 * static_cast<double>(rows);
+// The benchmark is a program, not the library: a failed call ends it with the reason.
+void check(cunormStatus_t status, const char* what) {
+  if (status == CUNORM_STATUS_SUCCESS) return;
+  std::fprintf(stderr, "\n%s failed: %s: %s\n", what, cunormGetStatusString(status), cunormGetLastErrorMessage(handle));
+  std::exit(1);
+}
+void check(cudaError_t error, const char* what) {
+  if (error == cudaSuccess) return;
+  std::fprintf(stderr, "\n%s failed: %s\n", what, cudaGetErrorString(error));
+  std::exit(1);
 }
 
 // A progress line on a terminal, rewritten in place; nothing when stderr is a file or pipe.
-bool progress_shown = isatty(fileno(stderr)) != 0;
+const bool progress_shown = isatty(fileno(stderr)) != 0;
 void progress(const std::string& what) {
   if (!progress_shown) return;
   std::fprintf(stderr, "\r\033[K... %s", what.c_str());
@@ -78,164 +67,301 @@ void end_progress() {
 
 struct DeviceBuffer {
   void* pointer = nullptr;
-  explicit DeviceBuffer(std::size_t bytes) { CHECK_CUNORM(cunormMalloc(handle, &pointer, bytes)); }
-  ~DeviceBuffer() { cunormFree(handle, pointer); }
+  explicit DeviceBuffer(std::size_t bytes) { check(cunormMalloc(handle, &pointer, bytes), "cunormMalloc"); }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer() { cunormFree(handle, pointer); }
+  float* floats() const { return static_cast<float*>(pointer); }
+  void upload(const HostArray& host) const {
+    check(cunormMemcpyToDevice(handle, pointer, host.data(), host.byte_size()), "cunormMemcpyToDevice");
+  }
+  HostArray download(cunormDataType_t dtype, std::size_t count) const {
+    HostArray host(dtype, count);
+    check(cunormMemcpyToHost(handle, host.data(), pointer, host.byte_size()), "cunormMemcpyToHost");
+    return host;
+  }
 };
 
-// Compares the rows the reference checks (up to 64, spread over the tensor) and returns the
-// number of elements outside the tolerance.
-std::size_t validate(int64_t rows, int64_t cols, const DtypePair& d, const HostArray& x, const HostArray& gamma,
-                     const HostArray& beta, const HostArray& y, const std::vector<float>& mean) {
-  const auto tolerance = cunorm::reference::output_tolerance(d.dtype);
-  const int64_t step = std::max<int64_t>(1, rows / 64);
-  std::vector<double> xs(static_cast<std::size_t>(cols)), out(static_cast<std::size_t>(cols));
-  const std::vector<double> gs = gamma.to_doubles(), bs = beta.to_doubles();
-  std::size_t bad = 0;
-  for (int64_t r = 0; r < rows; r += step) {
-    for (int64_t j = 0; j < cols; ++j) xs[static_cast<std::size_t>(j)] = x.get(static_cast<std::size_t>(r * cols + j));
-    double ref_mean = 0.0;
-    cunorm::reference::layer_norm_forward(1, cols, xs.data(), gs.data(), bs.data(), 1e-5, out.data(), &ref_mean,
-                                          static_cast<double*>(nullptr));
-    if (!cunorm::reference::statistics_tolerance().accepts(mean[static_cast<std::size_t>(r)], ref_mean)) ++bad;
-    for (int64_t j = 0; j < cols; ++j) {
-      if (!tolerance.accepts(y.get(static_cast<std::size_t>(r * cols + j)), out[static_cast<std::size_t>(j)])) ++bad;
-    }
+enum class Op { kLayerNormForward, kLayerNormBackward, kRmsNormForward, kRmsNormBackward };
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::kLayerNormForward: return "layer_norm_forward";
+    case Op::kLayerNormBackward: return "layer_norm_backward";
+    case Op::kRmsNormForward: return "rms_norm_forward";
+    case Op::kRmsNormBackward: return "rms_norm_backward";
   }
-  return bad;
+  return "?";
+}
+bool is_layer_norm(Op op) { return op == Op::kLayerNormForward || op == Op::kLayerNormBackward; }
+bool is_forward(Op op) { return op == Op::kLayerNormForward || op == Op::kRmsNormForward; }
+
+// The DRAM floor of each op: activations read or written once (forward: x, y; backward: x, dy,
+// dx), parameters and their gradients once, per-row statistics once.
+double floor_bytes(Op op, int64_t rows, int64_t cols, const DtypePair& d) {
+  const double n = static_cast<double>(rows * cols), s = static_cast<double>(element_size(d.dtype));
+  const double p = static_cast<double>(cols) * static_cast<double>(element_size(d.param));
+  const double stats = static_cast<double>(rows) * (is_layer_norm(op) ? 8.0 : 4.0);
+  const double params = is_layer_norm(op) ? 2.0 * p : p;  // gamma (and beta), or dgamma (and dbeta)
+  return (is_forward(op) ? 2.0 : 3.0) * n * s + params + stats + (is_forward(op) ? 0.0 : p);
 }
 
-// Device-to-device copy bandwidth in GB/s (read + write bytes), the ceiling the kernels are
-// compared with.
-double measure_copy_bandwidth(cudaStream_t stream) {
+// One problem: inputs on the device, the op's call, and its validation against the reference.
+struct Problem {
+  Op op;
+  DtypePair d;
+  int64_t rows, cols;
+  HostArray x, dy, gamma, beta;
+  int copies;  // copies of x and dy, so that repetitions do not find their input in L2
+  DeviceBuffer d_x, d_dy, d_gamma, d_beta, d_out, d_mean, d_rstd, d_dgamma, d_dbeta;
+
+  Problem(Op op_, const DtypePair& d_, int64_t rows_, int64_t cols_, int copies_, std::mt19937_64& rng)
+      : op(op_),
+        d(d_),
+        rows(rows_),
+        cols(cols_),
+        x(d_.dtype, static_cast<std::size_t>(rows_ * cols_)),
+        dy(d_.dtype, static_cast<std::size_t>(rows_ * cols_)),
+        gamma(d_.param, static_cast<std::size_t>(cols_)),
+        beta(d_.param, static_cast<std::size_t>(cols_)),
+        copies(copies_),
+        d_x(x.byte_size() * static_cast<std::size_t>(copies_)),
+        d_dy(x.byte_size() * static_cast<std::size_t>(copies_)),
+        d_gamma(gamma.byte_size()),
+        d_beta(gamma.byte_size()),
+        d_out(x.byte_size()),
+        d_mean(static_cast<std::size_t>(rows_) * sizeof(float)),
+        d_rstd(static_cast<std::size_t>(rows_) * sizeof(float)),
+        d_dgamma(gamma.byte_size()),
+        d_dbeta(gamma.byte_size()) {
+    x.fill_uniform(rng, -3.0, 3.0);
+    dy.fill_uniform(rng, -1.0, 1.0);
+    gamma.fill_uniform(rng, 0.5, 1.5);
+    beta.fill_uniform(rng, -0.5, 0.5);
+    for (int c = 0; c < copies; ++c) {
+      check(cunormMemcpyToDevice(handle, static_cast<char*>(d_x.pointer) + c * x.byte_size(), x.data(), x.byte_size()),
+            "upload x");
+      check(
+          cunormMemcpyToDevice(handle, static_cast<char*>(d_dy.pointer) + c * x.byte_size(), dy.data(), x.byte_size()),
+          "upload dy");
+    }
+    d_gamma.upload(gamma);
+    d_beta.upload(beta);
+    // The backward needs the forward's statistics.
+    if (!is_forward(op)) {
+      forward_for_statistics();
+    }
+  }
+
+  void forward_for_statistics() {
+    if (is_layer_norm(op)) {
+      check(cunormLayerNormForward(handle, rows, cols, d.dtype, d.param, d_x.pointer, d_gamma.pointer, d_beta.pointer,
+                                   1e-5f, d_out.pointer, d_mean.floats(), d_rstd.floats()),
+            "cunormLayerNormForward");
+    } else {
+      check(cunormRMSNormForward(handle, rows, cols, d.dtype, d.param, d_x.pointer, d_gamma.pointer, 1e-5f,
+                                 d_out.pointer, d_rstd.floats()),
+            "cunormRMSNormForward");
+    }
+  }
+
+  // The op on copy `c` of the inputs.
+  void run(int c) {
+    const std::size_t shift = static_cast<std::size_t>(c) * x.byte_size();
+    const void* xc = static_cast<const char*>(d_x.pointer) + shift;
+    const void* dyc = static_cast<const char*>(d_dy.pointer) + shift;
+    switch (op) {
+      case Op::kLayerNormForward:
+        check(cunormLayerNormForward(handle, rows, cols, d.dtype, d.param, xc, d_gamma.pointer, d_beta.pointer, 1e-5f,
+                                     d_out.pointer, d_mean.floats(), d_rstd.floats()),
+              "cunormLayerNormForward");
+        break;
+      case Op::kRmsNormForward:
+        check(cunormRMSNormForward(handle, rows, cols, d.dtype, d.param, xc, d_gamma.pointer, 1e-5f, d_out.pointer,
+                                   d_rstd.floats()),
+              "cunormRMSNormForward");
+        break;
+      case Op::kLayerNormBackward:
+        check(cunormLayerNormBackward(handle, rows, cols, d.dtype, d.param, dyc, xc, d_mean.floats(), d_rstd.floats(),
+                                      d_gamma.pointer, d_out.pointer, d_dgamma.pointer, d_dbeta.pointer),
+              "cunormLayerNormBackward");
+        break;
+      case Op::kRmsNormBackward:
+        check(cunormRMSNormBackward(handle, rows, cols, d.dtype, d.param, dyc, xc, d_rstd.floats(), d_gamma.pointer,
+                                    d_out.pointer, d_dgamma.pointer),
+              "cunormRMSNormBackward");
+        break;
+    }
+  }
+
+  // Compares up to 64 rows spread over the tensor (and, for the backward, every dgamma/dbeta,
+  // which sum over all rows); returns the number of values outside the tolerance.
+  std::size_t validate() const {
+    const auto tolerance = cunorm::reference::output_tolerance(d.dtype);
+    const HostArray out = d_out.download(d.dtype, x.count());
+    const HostArray rstd = d_rstd.download(CUNORM_FLOAT32, static_cast<std::size_t>(rows));
+    const HostArray mean = d_mean.download(CUNORM_FLOAT32, static_cast<std::size_t>(rows));
+    const std::vector<double> gs = gamma.to_doubles(), bs = beta.to_doubles();
+    const int64_t step = std::max<int64_t>(1, rows / 64);
+    const std::size_t n = static_cast<std::size_t>(cols);
+    std::vector<double> xr(n), dyr(n), ref(n), dg(n), db(n), dg_sum(n, 0.0), db_sum(n, 0.0);
+    std::size_t bad = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const bool sampled = r % step == 0;
+      if (!sampled && is_forward(op)) continue;
+      for (std::size_t j = 0; j < n; ++j) {
+        xr[j] = x.get(static_cast<std::size_t>(r) * n + j);
+        dyr[j] = dy.get(static_cast<std::size_t>(r) * n + j);
+      }
+      const float m = static_cast<float>(mean.get(static_cast<std::size_t>(r)));
+      const float s = static_cast<float>(rstd.get(static_cast<std::size_t>(r)));
+      switch (op) {
+        case Op::kLayerNormForward:
+          cunorm::reference::layer_norm_forward(1, cols, xr.data(), gs.data(), bs.data(), 1e-5, ref.data(),
+                                                static_cast<double*>(nullptr), static_cast<double*>(nullptr));
+          break;
+        case Op::kRmsNormForward:
+          cunorm::reference::rms_norm_forward(1, cols, xr.data(), gs.data(), 1e-5, ref.data(),
+                                              static_cast<double*>(nullptr));
+          break;
+        case Op::kLayerNormBackward:
+          cunorm::reference::layer_norm_backward(1, cols, dyr.data(), xr.data(), &m, &s, gs.data(), ref.data(),
+                                                 dg.data(), db.data());
+          break;
+        case Op::kRmsNormBackward:
+          cunorm::reference::rms_norm_backward(1, cols, dyr.data(), xr.data(), &s, gs.data(), ref.data(), dg.data());
+          break;
+      }
+      if (!is_forward(op)) {
+        for (std::size_t j = 0; j < n; ++j) {
+          dg_sum[j] += dg[j];
+          db_sum[j] += is_layer_norm(op) ? db[j] : 0.0;
+        }
+      }
+      if (!sampled) continue;
+      for (std::size_t j = 0; j < n; ++j)
+        bad += !tolerance.accepts(out.get(static_cast<std::size_t>(r) * n + j), ref[j]);
+    }
+    if (!is_forward(op)) {
+      // Float32 sums over `rows` terms: within (rows + 8) 2^-23 of the sum of |terms| (here
+      // bounded by rows * max|dy| * max|xhat| <= rows * 1 * 8) on top of the parameter rounding.
+      const auto param_tolerance = cunorm::reference::output_tolerance(d.param);
+      const double slack = (static_cast<double>(rows) + 8.0) * 1.2e-7 * static_cast<double>(rows) * 8.0;
+      const HostArray dgamma = d_dgamma.download(d.param, n), dbeta = d_dbeta.download(d.param, n);
+      for (std::size_t j = 0; j < n; ++j) {
+        bad += std::abs(dgamma.get(j) - dg_sum[j]) >
+               slack + param_tolerance.absolute + param_tolerance.relative * std::abs(dg_sum[j]);
+        if (is_layer_norm(op)) {
+          bad += std::abs(dbeta.get(j) - db_sum[j]) >
+                 slack + param_tolerance.absolute + param_tolerance.relative * std::abs(db_sum[j]);
+        }
+      }
+    }
+    return bad;
+  }
+};
+
+// Device-to-device copy bandwidth in GB/s (read + write bytes), the ceiling ops are compared with.
+double measure_copy_bandwidth() {
   const std::size_t bytes = std::size_t{1} << 30;
   DeviceBuffer a(bytes), b(bytes);
   cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
+  check(cudaEventCreate(&start), "cudaEventCreate");
+  check(cudaEventCreate(&stop), "cudaEventCreate");
   std::vector<float> ms(10);
   for (float& t : ms) {
-    CHECK_CUDA(cudaEventRecord(start, stream));
-    CHECK_CUDA(cudaMemcpyAsync(b.pointer, a.pointer, bytes, cudaMemcpyDeviceToDevice, stream));
-    CHECK_CUDA(cudaEventRecord(stop, stream));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    CHECK_CUDA(cudaEventElapsedTime(&t, start, stop));
+    check(cudaEventRecord(start, stream), "cudaEventRecord");
+    check(cudaMemcpyAsync(b.pointer, a.pointer, bytes, cudaMemcpyDeviceToDevice, stream), "cudaMemcpyAsync");
+    check(cudaEventRecord(stop, stream), "cudaEventRecord");
+    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    check(cudaEventElapsedTime(&t, start, stop), "cudaEventElapsedTime");
   }
   std::sort(ms.begin(), ms.end());
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
+  check(cudaEventDestroy(start), "cudaEventDestroy");
+  check(cudaEventDestroy(stop), "cudaEventDestroy");
   return 2.0 * static_cast<double>(bytes) / (ms[ms.size() / 2] * 1e-3) / 1e9;
 }
 
-struct Timing {
-  double median_ms;
-};
-
-// Median time of the forward over `reps` runs, each after an L2 flush, rotating among `copies`
-// inputs laid out in `x_copies`.
-Timing time_forward(cudaStream_t stream, int64_t rows, int64_t cols, const DtypePair& d, const DeviceBuffer& x_copies,
-                    int copies, const DeviceBuffer& gamma, const DeviceBuffer& beta, const DeviceBuffer& y,
-                    const DeviceBuffer& stats, const DeviceBuffer& flush, std::size_t flush_bytes) {
-  const std::size_t tensor_bytes = static_cast<std::size_t>(rows * cols) * cunorm_test::element_size(d.dtype);
+// Median ms over 30 runs, each after an L2 flush, rotating among the problem's input copies.
+double time_op(Problem& problem) {
+  const std::size_t flush_bytes = 2 * l2_bytes;
+  DeviceBuffer flush(flush_bytes);
   cudaEvent_t start, stop;
-  CHECK_CUDA(cudaEventCreate(&start));
-  CHECK_CUDA(cudaEventCreate(&stop));
-  const int reps = 30;
-  std::vector<float> ms(reps);
-  for (int rep = 0; rep < reps; ++rep) {
-    CHECK_CUDA(cudaMemsetAsync(flush.pointer, rep, flush_bytes, stream));
-    const void* x = static_cast<const char*>(x_copies.pointer) + static_cast<std::size_t>(rep % copies) * tensor_bytes;
-    CHECK_CUDA(cudaEventRecord(start, stream));
-    CHECK_CUNORM(cunormLayerNormForward(handle, rows, cols, d.dtype, d.param, x, gamma.pointer, beta.pointer, 1e-5f,
-                                        y.pointer, static_cast<float*>(stats.pointer),
-                                        static_cast<float*>(stats.pointer) + rows));
-    CHECK_CUDA(cudaEventRecord(stop, stream));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    CHECK_CUDA(cudaEventElapsedTime(&ms[static_cast<std::size_t>(rep)], start, stop));
+  check(cudaEventCreate(&start), "cudaEventCreate");
+  check(cudaEventCreate(&stop), "cudaEventCreate");
+  std::vector<float> ms(30);
+  for (std::size_t rep = 0; rep < ms.size(); ++rep) {
+    check(cudaMemsetAsync(flush.pointer, static_cast<int>(rep), flush_bytes, stream), "cudaMemsetAsync");
+    check(cudaEventRecord(start, stream), "cudaEventRecord");
+    problem.run(static_cast<int>(rep) % problem.copies);
+    check(cudaEventRecord(stop, stream), "cudaEventRecord");
+    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    check(cudaEventElapsedTime(&ms[rep], start, stop), "cudaEventElapsedTime");
   }
   std::sort(ms.begin(), ms.end());
-  CHECK_CUDA(cudaEventDestroy(start));
-  CHECK_CUDA(cudaEventDestroy(stop));
-  return Timing{ms[ms.size() / 2]};
+  check(cudaEventDestroy(start), "cudaEventDestroy");
+  check(cudaEventDestroy(stop), "cudaEventDestroy");
+  return ms[ms.size() / 2];
 }
 
 struct Shape {
   int64_t rows, cols;
 };
 
-// Row lengths from 32 to 262144 at a fixed total size, then rows >> cols.
-std::vector<Shape> layer_norm_shapes(int64_t total) {
+// Row lengths from 32 to 262144 at a fixed total size, odd lengths, then rows >> cols.
+std::vector<Shape> row_shapes() {
+  const int64_t total = on_gpu ? (int64_t{1} << 26) : (int64_t{1} << 17);
   std::vector<Shape> shapes;
   for (int64_t cols = 32; cols <= 262144; cols *= 2) shapes.push_back({std::max<int64_t>(1, total / cols), cols});
   for (int64_t cols : {768, 1000, 4099}) shapes.push_back({std::max<int64_t>(1, total / cols), cols});
-  shapes.push_back({on_gpu ? 1000000 : 4096, 128});
+  shapes.push_back({on_gpu ? 1000000 : 2048, 128});
   return shapes;
 }
 
-void run_layer_norm_forward(cudaStream_t stream, double copy_gbps, std::size_t l2_bytes) {
-  const int64_t total = on_gpu ? (int64_t{1} << 26) : (int64_t{1} << 18);
+void run_row_ops() {
   if (on_gpu) {
-    std::printf("\n%-22s %-10s %9s %7s  %-52s %9s %8s %7s\n", "op", "dtypes", "rows", "cols", "kernel", "ms", "GB/s",
-                "% copy");
+    std::printf("\n%-20s %-10s %9s %7s %10s %9s %7s\n", "op", "dtypes", "rows", "cols", "ms", "GB/s", "% copy");
   } else {
-    std::printf("\n%-22s %-10s %9s %7s  %-52s %12s %10s %6s\n", "op", "dtypes", "rows", "cols", "kernel", "bytes/elem",
-                "floor", "ratio");
+    std::printf("\n%-20s %-10s %6s %7s  %-44s %11s %9s %6s\n", "op", "dtypes", "rows", "cols", "kernel (first launch)",
+                "bytes/elem", "floor", "ratio");
   }
   std::mt19937_64 rng(2024);
-  for (const DtypePair& d : kDtypes) {
-    for (const Shape& shape : layer_norm_shapes(total)) {
-      const int64_t rows = shape.rows, cols = shape.cols;
-      progress(std::string("layer_norm_forward ") + d.label + " " + std::to_string(rows) + "x" + std::to_string(cols));
-      HostArray x(d.dtype, static_cast<std::size_t>(rows * cols)), gamma(d.param, static_cast<std::size_t>(cols)),
-          beta(d.param, static_cast<std::size_t>(cols)), y(d.dtype, static_cast<std::size_t>(rows * cols));
-      x.fill_uniform(rng, -3.0, 3.0);
-      gamma.fill_uniform(rng, 0.5, 1.5);
-      beta.fill_uniform(rng, -0.5, 0.5);
-      // Enough copies of x that consecutive repetitions never find their input in L2.
-      const int copies = on_gpu ? static_cast<int>(std::min<std::size_t>(8, l2_bytes / x.byte_size() + 2)) : 1;
-      DeviceBuffer d_x(x.byte_size() * static_cast<std::size_t>(copies)), d_gamma(gamma.byte_size()),
-          d_beta(beta.byte_size()), d_y(y.byte_size()), d_stats(2 * sizeof(float) * static_cast<std::size_t>(rows));
-      for (int c = 0; c < copies; ++c) {
-        CHECK_CUNORM(
-            cunormMemcpyToDevice(handle, static_cast<char*>(d_x.pointer) + c * x.byte_size(), x.data(), x.byte_size()));
+  for (Op op : {Op::kLayerNormForward, Op::kLayerNormBackward, Op::kRmsNormForward, Op::kRmsNormBackward}) {
+    for (const DtypePair& d : kDtypes) {
+      for (const Shape& shape : row_shapes()) {
+        progress(std::string(op_name(op)) + " " + d.label + " " + std::to_string(shape.rows) + "x" +
+                 std::to_string(shape.cols));
+        const std::size_t tensor = static_cast<std::size_t>(shape.rows * shape.cols) * element_size(d.dtype);
+        const int copies = on_gpu ? static_cast<int>(std::min<std::size_t>(8, l2_bytes / tensor + 2)) : 1;
+        Problem problem(op, d, shape.rows, shape.cols, copies, rng);
+        simt::LaunchRecorder recorder;
+        problem.run(0);
+        const std::size_t bad = problem.validate();
+        end_progress();
+        if (bad != 0) {
+          std::fprintf(stderr, "VALIDATION FAILED: %s %s %lldx%lld: %zu values outside the tolerance\n", op_name(op),
+                       d.label, static_cast<long long>(shape.rows), static_cast<long long>(shape.cols), bad);
+          std::exit(1);
+        }
+        const double bytes = floor_bytes(op, shape.rows, shape.cols, d);
+        if (on_gpu) {
+          const double ms = time_op(problem);
+          const double gbps = bytes / (ms * 1e-3) / 1e9;
+          std::printf("%-20s %-10s %9lld %7lld %10.4f %9.1f %6.1f%%\n", op_name(op), d.label,
+                      static_cast<long long>(shape.rows), static_cast<long long>(shape.cols), ms, gbps,
+                      100.0 * gbps / copy_gbps);
+        } else {
+          double requested = 0.0;
+          for (const simt::LaunchRecord& r : recorder.records())
+            requested += static_cast<double>(r.bytes_read + r.bytes_written);
+          const double elements = static_cast<double>(shape.rows * shape.cols);
+          const std::string& first = recorder.records().front().name;
+          const std::string kernel = first.substr(first.find('.') + 1, first.find('>') - first.find('.'));
+          std::printf("%-20s %-10s %6lld %7lld  %-44.44s %11.3f %9.3f %6.3f\n", op_name(op), d.label,
+                      static_cast<long long>(shape.rows), static_cast<long long>(shape.cols), kernel.c_str(),
+                      requested / elements, bytes / elements, requested / bytes);
+        }
+        std::fflush(stdout);
       }
-      CHECK_CUNORM(cunormMemcpyToDevice(handle, d_gamma.pointer, gamma.data(), gamma.byte_size()));
-      CHECK_CUNORM(cunormMemcpyToDevice(handle, d_beta.pointer, beta.data(), beta.byte_size()));
-      simt::LaunchRecorder recorder;
-      float* mean = static_cast<float*>(d_stats.pointer);
-      CHECK_CUNORM(cunormLayerNormForward(handle, rows, cols, d.dtype, d.param, d_x.pointer, d_gamma.pointer,
-                                          d_beta.pointer, 1e-5f, d_y.pointer, mean, mean + rows));
-      CHECK_CUNORM(cunormMemcpyToHost(handle, y.data(), d_y.pointer, y.byte_size()));
-      std::vector<float> host_mean(static_cast<std::size_t>(rows));
-      CHECK_CUNORM(cunormMemcpyToHost(handle, host_mean.data(), mean, host_mean.size() * sizeof(float)));
-      const std::size_t bad = validate(rows, cols, d, x, gamma, beta, y, host_mean);
-      if (bad != 0) {
-        std::fprintf(stderr, "\nVALIDATION FAILED: layer_norm_forward %s %lldx%lld: %zu values outside the tolerance\n",
-                     d.label, static_cast<long long>(rows), static_cast<long long>(cols), bad);
-        std::exit(1);
-      }
-      const double bytes = layer_norm_forward_bytes(rows, cols, d);
-      end_progress();
-      if (on_gpu) {
-        const std::size_t flush_bytes = 2 * l2_bytes;
-        DeviceBuffer flush(flush_bytes);
-        const Timing t =
-            time_forward(stream, rows, cols, d, d_x, copies, d_gamma, d_beta, d_y, d_stats, flush, flush_bytes);
-        const double gbps = bytes / (t.median_ms * 1e-3) / 1e9;
-        std::printf("%-22s %-10s %9lld %7lld  %-52s %9.4f %8.1f %6.1f%%\n", "layer_norm_forward", d.label,
-                    static_cast<long long>(rows), static_cast<long long>(cols), "(CUDA)", t.median_ms, gbps,
-                    100.0 * gbps / copy_gbps);
-      } else {
-        const simt::LaunchRecord& r = recorder.records().front();
-        const double elements = static_cast<double>(rows * cols);
-        const double requested = static_cast<double>(r.bytes_read + r.bytes_written) / elements;
-        const std::string kernel = r.name.substr(r.name.find('.') + 1);
-        std::printf("%-22s %-10s %9lld %7lld  %-52.52s %12.3f %10.3f %6.3f\n", "layer_norm_forward", d.label,
-                    static_cast<long long>(rows), static_cast<long long>(cols), kernel.c_str(), requested,
-                    bytes / elements, requested / (bytes / elements));
-      }
-      std::fflush(stdout);
     }
   }
 }
@@ -243,40 +369,38 @@ void run_layer_norm_forward(cudaStream_t stream, double copy_gbps, std::size_t l
 }  // namespace
 
 int main() {
-  CHECK_CUNORM(cunormCreate(&handle, CUNORM_BACKEND_AUTO));
+  check(cunormCreate(&handle, CUNORM_BACKEND_AUTO), "cunormCreate");
   cunormBackend_t backend = CUNORM_BACKEND_AUTO;
-  CHECK_CUNORM(cunormGetBackend(handle, &backend));
+  check(cunormGetBackend(handle, &backend), "cunormGetBackend");
   on_gpu = backend == CUNORM_BACKEND_CUDA;
-  cudaStream_t stream = nullptr;
-  double copy_gbps = 0.0;
-  std::size_t l2_bytes = 0;
   if (on_gpu) {
     int device = 0;
     cudaDeviceProp properties{};
-    CHECK_CUDA(cudaGetDevice(&device));
-    CHECK_CUDA(cudaGetDeviceProperties(&properties, device));
-    CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    CHECK_CUNORM(cunormSetStream(handle, stream));
+    check(cudaGetDevice(&device), "cudaGetDevice");
+    check(cudaGetDeviceProperties(&properties, device), "cudaGetDeviceProperties");
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cunormSetStream(handle, stream), "cunormSetStream");
     l2_bytes = static_cast<std::size_t>(properties.l2CacheSize);
     progress("measuring device-to-device copy bandwidth");
-    copy_gbps = measure_copy_bandwidth(stream);
+    copy_gbps = measure_copy_bandwidth();
     end_progress();
     std::printf("cunorm benchmark on %s (sm_%d%d, %d SMs): device-to-device copy %.1f GB/s (10^9 bytes/s)\n",
                 properties.name, properties.major, properties.minor, properties.multiProcessorCount, copy_gbps);
     std::printf(
         "Every op is validated against the float64 reference before it is timed; times are medians of 30 "
-        "runs with L2 flushed.\n");
+        "runs with L2 flushed; GB/s from each op's DRAM floor in bytes.\n");
   } else {
     std::printf(
         "No usable GPU: running on the cunorm SIMT engine (the CUDA kernels executed on the CPU).\n"
         "CPU emulation time is not GPU performance, so no times are printed. Each op is validated against\n"
-        "the float64 reference, then the global-memory bytes its kernel requested per element are shown\n"
-        "against the op's DRAM floor (ratio 1.000 = every byte moved exactly once). Requested bytes include\n"
-        "gamma and beta read again by every block that needs them, which a GPU serves from L2.\n");
+        "the float64 reference, then the global-memory bytes its kernels requested per element (all\n"
+        "launches of the call) are shown against the op's DRAM floor (ratio 1.000 = every byte moved\n"
+        "exactly once). Requested bytes include parameters read again by every block that needs them\n"
+        "and partial parameter gradients, which a GPU serves mostly from L2.\n");
   }
-  run_layer_norm_forward(stream, copy_gbps, l2_bytes);
-  if (stream != nullptr) CHECK_CUDA(cudaStreamDestroy(stream));
-  CHECK_CUNORM(cunormDestroy(handle));
+  run_row_ops();
+  if (stream != nullptr) check(cudaStreamDestroy(stream), "cudaStreamDestroy");
+  check(cunormDestroy(handle), "cunormDestroy");
   std::printf("\nAll ops validated.\n");
   return 0;
 }

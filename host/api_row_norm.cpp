@@ -60,14 +60,15 @@ cunormStatus_t cunormLayerNormWorkspaceSize(cunormHandle_t handle, int64_t rows,
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
     CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("bytes", bytes, false, alignof(size_t)));
-    *bytes = rows == 0 ? 0 : cunorm::row_norm_workspace_bytes(rows, cols, dtype, param_dtype, context.backend->device());
+    *bytes =
+        rows == 0 ? 0 : cunorm::row_norm_workspace_bytes(rows, cols, dtype, param_dtype, context.backend->device());
     return Status::ok();
   });
 }
 
 cunormStatus_t cunormLayerNormForward(cunormHandle_t handle, int64_t rows, int64_t cols, cunormDataType_t dtype,
-                                      cunormDataType_t param_dtype, const void* x, const void* gamma,
-                                      const void* beta, float eps, void* y, float* mean, float* rstd) {
+                                      cunormDataType_t param_dtype, const void* x, const void* gamma, const void* beta,
+                                      float eps, void* y, float* mean, float* rstd) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
     CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype));
     const bool empty = rows == 0;  // an empty batch needs no activation buffers
@@ -87,8 +88,8 @@ cunormStatus_t cunormLayerNormForward(cunormHandle_t handle, int64_t rows, int64
     CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("mean", mean, bytes.stats));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("rstd", rstd, bytes.stats));
-    return run_forward(context, {RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, x, gamma, beta, eps, y,
-                                 mean, rstd});
+    return run_forward(context,
+                       {RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, x, gamma, beta, eps, y, mean, rstd});
   });
 }
 
@@ -117,8 +118,8 @@ cunormStatus_t cunormLayerNormBackward(cunormHandle_t handle, int64_t rows, int6
     CUNORM_RETURN_IF_ERROR(buffers.add_output("dx", dx, bytes.tensor, "dy"));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("dgamma", dgamma, bytes.params));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("dbeta", dbeta, bytes.params));
-    return run_backward(context, {RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, dy, x, mean, rstd, gamma,
-                                  dx, dgamma, dbeta});
+    return run_backward(context, {RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, dy, x, mean, rstd, gamma, dx,
+                                  dgamma, dbeta});
   });
 }
 
@@ -140,8 +141,8 @@ cunormStatus_t cunormRMSNormForward(cunormHandle_t handle, int64_t rows, int64_t
     buffers.add_input("gamma", gamma, bytes.params);
     CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("rrms", rrms, bytes.stats));
-    return run_forward(context, {RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, x, gamma, nullptr, eps, y,
-                                 nullptr, rrms});
+    return run_forward(
+        context, {RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, x, gamma, nullptr, eps, y, nullptr, rrms});
   });
 }
 

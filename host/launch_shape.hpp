@@ -13,7 +13,7 @@ struct LaunchShape {
   dim3 block{1, 1, 1};
   std::size_t dynamic_shared_bytes = 0;
   bool cooperative = false;  // every block resident at once, grid barriers allowed
-  std::string name;  // what ran, for launch records and error messages
+  std::string name;          // what ran, for launch records and error messages
 };
 
 }  // namespace cunorm

@@ -57,9 +57,9 @@ struct SegmentPlan {
 
 struct RowNormPlan {
   RowNormVariant variant = RowNormVariant::kUncached;
-  int vec = 1;     // elements per access
-  int chunks = 1;  // packs per thread (register variants)
-  int width = 0;   // lanes per row (warp_rows)
+  int vec = 1;        // elements per access
+  int chunks = 1;     // packs per thread (register variants)
+  int width = 0;      // lanes per row (warp_rows)
   bool tail = false;  // the last pass over a row leaves some threads without a pack
   SegmentPlan segments;
   LaunchShape shape;

@@ -24,12 +24,15 @@ namespace {
 
 constexpr int kWarpRowsThreads = 128;  // kernels/row_norm_forward.cuh
 constexpr int kMaxThreads = 1024;
+constexpr int kSegmentMaxThreads = 512;
 constexpr int64_t kWarpRowsMaxCols = 1024;
 constexpr int64_t kBackwardWarpRowsMaxCols = 512;
 constexpr int kBlockRegistersMaxItems = 8;
-// Registers per thread the planner assumes for 1024-thread-bounded kernels (their launch bounds
-// allow at most 64), so that cooperative grids are sized to what really stays resident.
+// Registers per thread the planner assumes when sizing grids: what launch bounds of 1024 threads
+// allow. Cooperative grids assume the most their kernel's bounds allow, so that they really
+// stay resident (the CUDA launcher checks the actual occupancy too).
 constexpr int kAssumedRegisters = 64;
+constexpr int kSegmentAssumedRegisters = 65536 / kSegmentMaxThreads;
 // Segments are not cut smaller than this many packs just to spread few rows over the SMs.
 constexpr int64_t kMinPacksPerSegment = 2048;
 // The uncached backward keeps one row of partials per block: bound that workspace.
@@ -56,9 +59,10 @@ std::size_t gradient_state_bytes(RowNormKind kind) {
 std::size_t block_reduce_bytes(std::size_t state_bytes) { return 34 * state_bytes; }  // 32 warps, total, row state
 
 // Blocks one SM keeps resident with this many threads and this much shared memory.
-int64_t blocks_per_sm(int threads, std::size_t shared_bytes, const DeviceInfo& d) {
+int64_t blocks_per_sm(int threads, std::size_t shared_bytes, const DeviceInfo& d,
+                      int registers_per_thread = kAssumedRegisters) {
   int64_t n = std::min<int64_t>(d.max_blocks_per_sm, d.max_threads_per_sm / threads);
-  n = std::min<int64_t>(n, d.registers_per_sm / (kAssumedRegisters * threads));
+  n = std::min<int64_t>(n, d.registers_per_sm / (registers_per_thread * threads));
   if (shared_bytes > 0) n = std::min<int64_t>(n, static_cast<int64_t>(d.shared_per_sm / shared_bytes));
   return n;
 }
@@ -81,9 +85,10 @@ struct SegmentFootprint {
 };
 
 // Threads of a block that holds pps packs: 8 packs each (independent loads in flight per
-// thread), from 128 to 1024.
+// thread), from 128 to 512.
 int segment_threads(int64_t pps) {
-  return static_cast<int>(std::min<int64_t>(kMaxThreads, std::max<int64_t>(128, ceil_div(ceil_div(pps, 8), 32) * 32)));
+  return static_cast<int>(
+      std::min<int64_t>(kSegmentMaxThreads, std::max<int64_t>(128, ceil_div(ceil_div(pps, 8), 32) * 32)));
 }
 
 // The segment split for `packs` packs per row, or false if a row does not fit the GPU at once.
@@ -105,7 +110,7 @@ bool plan_segments(int64_t rows, int64_t packs, int vec, const SegmentFootprint&
     const int64_t pps = ceil_div(packs, c);
     *threads = segment_threads(pps);
     *dynamic = f.dynamic_bytes(pps, vec);
-    int64_t blocks = blocks_per_sm(*threads, *dynamic + f.static_bytes, d) * d.sm_count;
+    int64_t blocks = blocks_per_sm(*threads, *dynamic + f.static_bytes, d, kSegmentAssumedRegisters) * d.sm_count;
     if (c > 1 && d.max_cooperative_threads > 0) {
       blocks = std::min<int64_t>(blocks, static_cast<int64_t>(d.max_cooperative_threads) / *threads);
     }
@@ -211,7 +216,7 @@ RowNormPlan plan_row_norm_forward(const RowNormForwardCall& call, const DeviceIn
   }
   if (plan.shape.cooperative) {
     plan.exchange_offset = add_region(plan.workspace_bytes, 2 * static_cast<std::size_t>(plan.segments.slots) *
-                                                               static_cast<std::size_t>(plan.segments.count) * state);
+                                                                static_cast<std::size_t>(plan.segments.count) * state);
   }
   name_plan(plan, call.kind, "forward", call.dtype, call.param_dtype);
   return plan;
@@ -242,7 +247,8 @@ RowNormPlan plan_row_norm_backward(const RowNormBackwardCall& call, const Device
       plan.tail = packs % kMaxThreads != 0;
       const int64_t affordable = std::max<int64_t>(
           1, static_cast<int64_t>(kUncachedPartialBudget / (static_cast<std::size_t>(call.cols) * 2 * sizeof(float))));
-      plan.shape.grid = dim3(resident_grid(std::min(call.rows, affordable), kMaxThreads, block_reduce_bytes(state), device));
+      plan.shape.grid =
+          dim3(resident_grid(std::min(call.rows, affordable), kMaxThreads, block_reduce_bytes(state), device));
       plan.partial_rows = plan.shape.grid.x;
     }
   }
@@ -253,7 +259,7 @@ RowNormPlan plan_row_norm_backward(const RowNormBackwardCall& call, const Device
   }
   if (plan.shape.cooperative) {
     plan.exchange_offset = add_region(plan.workspace_bytes, 2 * static_cast<std::size_t>(plan.segments.slots) *
-                                                               static_cast<std::size_t>(plan.segments.count) * state);
+                                                                static_cast<std::size_t>(plan.segments.count) * state);
   }
   name_plan(plan, call.kind, "backward", call.dtype, call.param_dtype);
   return plan;
@@ -268,10 +274,21 @@ std::size_t row_norm_workspace_bytes(int64_t rows, int64_t cols, cunormDataType_
   std::size_t most = 0;
   for (RowNormKind kind : {RowNormKind::kLayerNorm, RowNormKind::kRmsNorm}) {
     for (const void* p : {vector_ok, scalar}) {
-      const RowNormForwardCall forward{kind, rows, cols, dtype, param_dtype, p, nullptr, nullptr, 0.0f,
-                                       const_cast<void*>(p), nullptr, nullptr};
-      const RowNormBackwardCall backward{kind, rows, cols, dtype, param_dtype, p, p, nullptr, nullptr, nullptr,
-                                         const_cast<void*>(p), const_cast<void*>(p), const_cast<void*>(p)};
+      const RowNormForwardCall forward{
+          kind, rows, cols, dtype, param_dtype, p, nullptr, nullptr, 0.0f, const_cast<void*>(p), nullptr, nullptr};
+      const RowNormBackwardCall backward{kind,
+                                         rows,
+                                         cols,
+                                         dtype,
+                                         param_dtype,
+                                         p,
+                                         p,
+                                         nullptr,
+                                         nullptr,
+                                         nullptr,
+                                         const_cast<void*>(p),
+                                         const_cast<void*>(p),
+                                         const_cast<void*>(p)};
       most = std::max({most, plan_row_norm_forward(forward, device).workspace_bytes,
                        plan_row_norm_backward(backward, device).workspace_bytes});
     }

@@ -73,7 +73,7 @@ CUNORM_DEVICE float reciprocal_sqrt(float x) {
   // Subnormal and tiny inputs: scale into the normal range by an exact power of two.
   const bool tiny = x < 1.0e-30f;
   const float scaled = tiny ? product(x, 1.152921504606846976e18f) : x;  // 2^60
-  float y = bits_float(0x5f375a86u - (float_bits(scaled) >> 1));      // within 0.2%
+  float y = bits_float(0x5f375a86u - (float_bits(scaled) >> 1));         // within 0.2%
   CUNORM_UNROLL
   for (int step = 0; step < 3; ++step) {
     const float e = fused(-product(scaled, y), y, 1.0f);  // 1 - x y^2

@@ -72,8 +72,8 @@ struct LayerNormOp {
 struct RmsNormOp {
   static constexpr bool kCentered = false;  // no mean, no beta; stores rrms
   static constexpr const char* kName = "rms_norm";
-  using Reducer = SumReducer<1>;           // sum of squares
-  using GradientReducer = SumReducer<1>;   // sum(g*dy*xhat)
+  using Reducer = SumReducer<1>;          // sum of squares
+  using GradientReducer = SumReducer<1>;  // sum(g*dy*xhat)
 
   template <class ForEach>
   static CUNORM_DEVICE Sums<1> thread_state(ForEach&& for_each) {

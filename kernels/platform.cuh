@@ -1,6 +1,7 @@
 // The one place where kernel sources differ between nvcc and the SIMT engine: qualifiers,
 // shared-memory declarations, dynamic shared memory, the grid barrier of cooperative launches,
-// and the source location that SIMT-only checks report. Everything else in kernels/ is written once and compiled both ways.
+// and the source location that SIMT-only checks report. Everything else in kernels/ is written once and compiled both
+// ways.
 #pragma once
 
 #if defined(__CUDACC__)

@@ -162,7 +162,7 @@ struct BackwardSegmentLayout {
 };
 
 template <class Op, class T, class P, int VEC>
-CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
     row_norm_backward_segments(RowNormBackwardArgs<T, P> a, RowSegments seg) {
   using Gradient = typename Op::GradientReducer;
   using State = typename Gradient::State;
@@ -255,8 +255,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
 // x and dy read once for the row sums and once for dx; the block's accumulators live in its row
 // of the partials (each element owned by one thread, so the updates are ordered).
 template <class Op, class T, class P, int VEC>
-CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
-    row_norm_backward_uncached(RowNormBackwardArgs<T, P> a) {
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1) row_norm_backward_uncached(RowNormBackwardArgs<T, P> a) {
   using Gradient = typename Op::GradientReducer;
   using Reduce = BlockAllReduce<Gradient>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
@@ -282,8 +281,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
       load_parameters<VEC>(a.gamma, p * VEC, 1.0f, g);
       CUNORM_UNROLL
       for (int e = 0; e < VEC; ++e) {
-        terms = Gradient::merge(terms, Op::gradient_terms(g[e] * to_float(dy.elements[e]),
-                                                          normalized(to_float(x.elements[e]), st)));
+        terms = Gradient::merge(
+            terms, Op::gradient_terms(g[e] * to_float(dy.elements[e]), normalized(to_float(x.elements[e]), st)));
       }
     }
     const RowGradient rg = Op::finish_gradient(Reduce(reduce_storage).all_reduce(terms), static_cast<float>(a.cols));

@@ -36,8 +36,8 @@ struct RowNormForwardArgs {
   Global<const P> gamma;  // null: 1
   Global<const P> beta;   // null: 0 (always null for RMSNorm)
   Global<T> y;
-  Global<float> mean;     // null: not stored (always null for RMSNorm)
-  Global<float> rstd;     // rstd or rrms; null: not stored
+  Global<float> mean;  // null: not stored (always null for RMSNorm)
+  Global<float> rstd;  // rstd or rrms; null: not stored
   int64_t rows;
   int64_t cols;
   float eps;
@@ -55,6 +55,10 @@ struct RowSegments {
 
 constexpr int kWarpRowsThreads = 128;
 constexpr int kMaxBlockThreads = 1024;
+// Segment blocks are bounded at 512 threads, which lets ptxas use up to 128 registers: the
+// segment kernels hold more live state than 64 registers (the bound at 1024 threads) allow
+// without spilling on every architecture.
+constexpr int kSegmentMaxThreads = 512;
 
 template <class T, class P>
 CUNORM_DEVICE void store_statistics(const RowNormForwardArgs<T, P>& a, int64_t row, const RowStatistics& st) {
@@ -147,13 +151,14 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
       }
     }
     const auto s = warp_all_reduce<typename Op::Reducer>(Op::thread_state([&](auto&& f) {
-      CUNORM_UNROLL
-      for (int k = 0; k < CHUNKS; ++k) {
-        if (!valid[k]) continue;
-        CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) f(v[k][e]);
-      }
-    }), width);
+                                                           CUNORM_UNROLL
+                                                           for (int k = 0; k < CHUNKS; ++k) {
+                                                             if (!valid[k]) continue;
+                                                             CUNORM_UNROLL
+                                                             for (int e = 0; e < VEC; ++e) f(v[k][e]);
+                                                           }
+                                                         }),
+                                                         width);
     if (!row_valid) continue;
     const RowStatistics st = Op::finish(s, static_cast<float>(a.cols), a.eps);
     if (lane == 0) store_statistics(a, row, st);
@@ -226,7 +231,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
 // packs_per_segment * VEC floats of gamma and, for LayerNorm, as many of beta. Each thread reads
 // back only the packs it cached, so the cache needs no barrier of its own.
 template <class Op, class T, class P, int VEC>
-CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
     row_norm_forward_segments(RowNormForwardArgs<T, P> a, RowSegments seg) {
   using State = typename Op::Reducer::State;
   using Reduce = BlockAllReduce<typename Op::Reducer>;
@@ -304,8 +309,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
 // statistics pass (two for LayerNorm, one for RMSNorm) and once to normalize; the later passes
 // mostly hit L2 while a row's block is resident.
 template <class Op, class T, class P, int VEC>
-CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
-    row_norm_forward_uncached(RowNormForwardArgs<T, P> a) {
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1) row_norm_forward_uncached(RowNormForwardArgs<T, P> a) {
   using Reduce = BlockAllReduce<typename Op::Reducer>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
   const int64_t packs = a.cols / VEC;

@@ -41,7 +41,8 @@ struct WelfordReducer {
   static CUNORM_DEVICE State empty() { return welford_empty(); }
   static CUNORM_DEVICE State merge(const State& lower, const State& upper) { return welford_merge(lower, upper); }
   static CUNORM_DEVICE State shuffle_xor(const State& s, int offset, int width) {
-    return State{__shfl_xor_sync(0xffffffffu, s.count, offset, width), __shfl_xor_sync(0xffffffffu, s.mean, offset, width),
+    return State{__shfl_xor_sync(0xffffffffu, s.count, offset, width),
+                 __shfl_xor_sync(0xffffffffu, s.mean, offset, width),
                  __shfl_xor_sync(0xffffffffu, s.m2, offset, width)};
   }
 };

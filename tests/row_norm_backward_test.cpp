@@ -21,10 +21,10 @@ struct Shape {
 
 // The forward's shapes, plus rows >> cols (many partial rows to reduce) and cols >> rows (a few
 // long rows spread over many blocks of a cooperative grid).
-const Shape kShapes[] = {{1, 1},     {300, 1},   {257, 2},    {229, 7},   {64, 31},  {255, 32},  {7, 33},
-                         {129, 64},  {65, 127},  {33, 255},   {17, 256},  {29, 511}, {9, 512},   {8, 513},
-                         {29, 541},  {5, 1023},  {4, 1024},   {3, 1025},  {2, 2047}, {3, 4096},  {2, 8193},
-                         {1, 16411}, {1, 32768}, {1, 65537},  {16384, 8}, {8192, 65}, {4, 65536}, {2, 20011}};
+const Shape kShapes[] = {{1, 1},     {300, 1},   {257, 2},   {229, 7},   {64, 31},   {255, 32},  {7, 33},
+                         {129, 64},  {65, 127},  {33, 255},  {17, 256},  {29, 511},  {9, 512},   {8, 513},
+                         {29, 541},  {5, 1023},  {4, 1024},  {3, 1025},  {2, 2047},  {3, 4096},  {2, 8193},
+                         {1, 16411}, {1, 32768}, {1, 65537}, {16384, 8}, {8192, 65}, {4, 65536}, {2, 20011}};
 
 using Param = std::tuple<cunormBackend_t, Norm, DtypePair, Shape, bool>;
 
@@ -36,7 +36,8 @@ class RowNormBackward : public ::testing::TestWithParam<Param>, protected Backen
 TEST_P(RowNormBackward, MatchesReferenceAndIsDeterministic) {
   const auto [backend, norm, dtypes, shape, affine] = GetParam();
   CUNORM_OPEN_BACKEND_OR_SKIP(backend);
-  RowNormCase c(norm, dtypes, shape.rows, shape.cols, affine, 1e-5f, static_cast<uint64_t>(shape.rows * 977 + shape.cols));
+  RowNormCase c(norm, dtypes, shape.rows, shape.cols, affine, 1e-5f,
+                static_cast<uint64_t>(shape.rows * 977 + shape.cols));
   const ForwardResult saved = c.forward(handle_);
   const BackwardResult first = c.backward(handle_, saved, true, true);
   c.expect_backward_matches_reference(saved, first);

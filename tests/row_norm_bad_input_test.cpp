@@ -72,15 +72,30 @@ TEST_P(RowNormBadInput, IsRejectedAndWritesNothing) {
       d_mean(handle_, poison), d_rstd(handle_, poison);
   const DeviceArray* outputs[] = {&d_y, &d_dx, &d_dgamma, &d_dbeta, &d_mean, &d_rstd};
   char* const y_bytes = static_cast<char*>(d_y.data());
-  const Args good{rows, cols, CUNORM_FLOAT32, CUNORM_FLOAT32, d_x.data(), d_dy.data(), d_gamma.data(), d_beta.data(),
-                  d_saved_mean.as_floats(), d_saved_rstd.as_floats(), 1e-5f, d_y.data(), d_dx.data(), d_dgamma.data(),
-                  d_dbeta.data(), d_mean.as_floats(), d_rstd.as_floats()};
+  const Args good{rows,
+                  cols,
+                  CUNORM_FLOAT32,
+                  CUNORM_FLOAT32,
+                  d_x.data(),
+                  d_dy.data(),
+                  d_gamma.data(),
+                  d_beta.data(),
+                  d_saved_mean.as_floats(),
+                  d_saved_rstd.as_floats(),
+                  1e-5f,
+                  d_y.data(),
+                  d_dx.data(),
+                  d_dgamma.data(),
+                  d_dbeta.data(),
+                  d_mean.as_floats(),
+                  d_rstd.as_floats()};
   const std::vector<BadCase> cases = {
       {kAll, "negative rows", [](Args& a) { a.rows = -1; }, "rows must be >= 0, got -1"},
       {kAll, "cols 0", [](Args& a) { a.cols = 0; }, "cols must be > 0, got 0"},
       {kAll, "negative cols", [](Args& a) { a.cols = -5; }, "cols must be > 0, got -5"},
       {kAll, "huge", [](Args& a) { a.rows = int64_t{1} << 40, a.cols = int64_t{1} << 40; }, "rows * cols is too large"},
-      {kAll, "dtype", [](Args& a) { a.dtype = 7; }, "dtype must be CUNORM_FLOAT32, CUNORM_FLOAT16 or CUNORM_BFLOAT16, got 7"},
+      {kAll, "dtype", [](Args& a) { a.dtype = 7; },
+       "dtype must be CUNORM_FLOAT32, CUNORM_FLOAT16 or CUNORM_BFLOAT16, got 7"},
       {kAll, "param_dtype enum", [](Args& a) { a.param = -1; }, "param_dtype must be"},
       {kAll, "dtype pair", [](Args& a) { a.dtype = CUNORM_FLOAT16, a.param = CUNORM_BFLOAT16; },
        "param_dtype must be CUNORM_FLOAT32 or equal to dtype (CUNORM_FLOAT16), got CUNORM_BFLOAT16"},
@@ -96,12 +111,18 @@ TEST_P(RowNormBadInput, IsRejectedAndWritesNothing) {
       {kForward, "y NULL", [](Args& a) { a.y = nullptr; }, "y must not be NULL"},
       {kForward, "y overlaps x", [&](Args& a) { a.x = y_bytes + 64; }, "y overlaps x (only y == x is allowed)"},
       {kForward, "y overlaps gamma", [&](Args& a) { a.gamma = y_bytes + 128; }, "y overlaps gamma"},
-      {{Entry::kLayerNormForward}, "beta misaligned", [](Args& a) { a.beta = static_cast<const char*>(a.beta) + 2; },
+      {{Entry::kLayerNormForward},
+       "beta misaligned",
+       [](Args& a) { a.beta = static_cast<const char*>(a.beta) + 2; },
        "beta must be aligned"},
-      {{Entry::kLayerNormForward}, "mean overlaps y", [&](Args& a) { a.mean = reinterpret_cast<float*>(y_bytes) + 3; },
+      {{Entry::kLayerNormForward},
+       "mean overlaps y",
+       [&](Args& a) { a.mean = reinterpret_cast<float*>(y_bytes) + 3; },
        "mean overlaps y"},
       {{Entry::kLayerNormForward}, "rstd is mean", [](Args& a) { a.rstd = a.mean; }, "rstd overlaps mean"},
-      {{Entry::kRmsNormForward}, "rrms overlaps x", [](Args& a) { a.rstd = static_cast<float*>(const_cast<void*>(a.x)) + 1; },
+      {{Entry::kRmsNormForward},
+       "rrms overlaps x",
+       [](Args& a) { a.rstd = static_cast<float*>(const_cast<void*>(a.x)) + 1; },
        "rrms overlaps x"},
       {kBackward, "dy NULL", [](Args& a) { a.dy = nullptr; }, "dy must not be NULL"},
       {{Entry::kLayerNormBackward}, "mean NULL", [](Args& a) { a.saved_mean = nullptr; }, "mean must not be NULL"},
@@ -114,8 +135,10 @@ TEST_P(RowNormBadInput, IsRejectedAndWritesNothing) {
       {kBackward, "dgamma overlaps dx", [](Args& a) { a.dgamma = static_cast<char*>(a.dx) + 8; }, "dgamma overlaps dx"},
       {kBackward, "dgamma is gamma", [](Args& a) { a.dgamma = const_cast<void*>(a.gamma); }, "dgamma overlaps gamma"},
       {{Entry::kLayerNormBackward}, "dbeta is dgamma", [](Args& a) { a.dbeta = a.dgamma; }, "dbeta overlaps dgamma"},
-      {{Entry::kLayerNormBackward}, "dbeta overlaps rstd",
-       [](Args& a) { a.dbeta = const_cast<float*>(a.saved_rstd); }, "dbeta overlaps rstd"},
+      {{Entry::kLayerNormBackward},
+       "dbeta overlaps rstd",
+       [](Args& a) { a.dbeta = const_cast<float*>(a.saved_rstd); },
+       "dbeta overlaps rstd"},
   };
   for (const BadCase& bad : cases) {
     for (Entry entry : bad.entries) {
@@ -159,20 +182,20 @@ TEST_P(RowNormBadInput, WorkspaceTooSmall) {
   DeviceArray d_x(handle_, input), d_dy(handle_, input), d_stats(handle_, input), d_dx(handle_, poison),
       d_dgamma(handle_, poison), d_workspace(handle_, poison);
   ASSERT_EQ(cunormSetWorkspace(handle_, d_workspace.data(), 256), CUNORM_STATUS_SUCCESS);
-  EXPECT_EQ(cunormLayerNormBackward(handle_, rows, cols, CUNORM_FLOAT32, CUNORM_FLOAT32, d_dy.data(), d_x.data(),
-                                    d_stats.as_floats(), d_stats.as_floats(), nullptr, d_dx.data(), d_dgamma.data(),
-                                    nullptr),
-            CUNORM_STATUS_WORKSPACE_TOO_SMALL);
+  EXPECT_EQ(
+      cunormLayerNormBackward(handle_, rows, cols, CUNORM_FLOAT32, CUNORM_FLOAT32, d_dy.data(), d_x.data(),
+                              d_stats.as_floats(), d_stats.as_floats(), nullptr, d_dx.data(), d_dgamma.data(), nullptr),
+      CUNORM_STATUS_WORKSPACE_TOO_SMALL);
   EXPECT_NE(std::string(cunormGetLastErrorMessage(handle_)).find("has 256 bytes"), std::string::npos);
   EXPECT_TRUE(d_dx.download().bitwise_equal(poison));
   EXPECT_TRUE(d_dgamma.download().bitwise_equal(poison));
   // Enough workspace: the same call succeeds without the handle allocating.
   ASSERT_EQ(cunormSetWorkspace(handle_, d_workspace.data(), poison.byte_size()), CUNORM_STATUS_SUCCESS);
   ASSERT_LE(needed, poison.byte_size());
-  EXPECT_EQ(cunormLayerNormBackward(handle_, rows, cols, CUNORM_FLOAT32, CUNORM_FLOAT32, d_dy.data(), d_x.data(),
-                                    d_stats.as_floats(), d_stats.as_floats(), nullptr, d_dx.data(), d_dgamma.data(),
-                                    nullptr),
-            CUNORM_STATUS_SUCCESS);
+  EXPECT_EQ(
+      cunormLayerNormBackward(handle_, rows, cols, CUNORM_FLOAT32, CUNORM_FLOAT32, d_dy.data(), d_x.data(),
+                              d_stats.as_floats(), d_stats.as_floats(), nullptr, d_dx.data(), d_dgamma.data(), nullptr),
+      CUNORM_STATUS_SUCCESS);
   EXPECT_EQ(cunormSetWorkspace(handle_, nullptr, 0), CUNORM_STATUS_SUCCESS);
 }
 

@@ -109,8 +109,8 @@ TEST_P(RowNormEdge, InPlaceAndOptionalOutputs) {
             norm == Norm::kLayerNorm
                 ? cunormLayerNormForward(handle_, 3, cols, dtypes.dtype, dtypes.param, d_xy.data(), d_gamma.data(),
                                          d_beta.data(), c.eps, d_xy.data(), nullptr, nullptr)
-                : cunormRMSNormForward(handle_, 3, cols, dtypes.dtype, dtypes.param, d_xy.data(), d_gamma.data(),
-                                       c.eps, d_xy.data(), nullptr);
+                : cunormRMSNormForward(handle_, 3, cols, dtypes.dtype, dtypes.param, d_xy.data(), d_gamma.data(), c.eps,
+                                       d_xy.data(), nullptr);
         ASSERT_EQ(status, CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle_);
         EXPECT_TRUE(d_xy.download().bitwise_equal(expected.y));
         // dx == dy, without parameter gradients.
@@ -122,8 +122,8 @@ TEST_P(RowNormEdge, InPlaceAndOptionalOutputs) {
         const cunormStatus_t back =
             norm == Norm::kLayerNorm
                 ? cunormLayerNormBackward(handle_, 3, cols, dtypes.dtype, dtypes.param, d_dxy.data(), d_x.data(),
-                                          d_mean.as_floats(), d_rstd.as_floats(), d_gamma.data(), d_dxy.data(),
-                                          nullptr, nullptr)
+                                          d_mean.as_floats(), d_rstd.as_floats(), d_gamma.data(), d_dxy.data(), nullptr,
+                                          nullptr)
                 : cunormRMSNormBackward(handle_, 3, cols, dtypes.dtype, dtypes.param, d_dxy.data(), d_x.data(),
                                         d_rstd.as_floats(), d_gamma.data(), d_dxy.data(), nullptr);
         ASSERT_EQ(back, CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle_);
@@ -181,7 +181,8 @@ TEST_P(RowNormEdge, LargeMeanRelativeToStd) {
       sum += v;
       squares += v * v;
     }
-    const float naive = squares / static_cast<float>(cols) - (sum / static_cast<float>(cols)) * (sum / static_cast<float>(cols));
+    const float naive =
+        squares / static_cast<float>(cols) - (sum / static_cast<float>(cols)) * (sum / static_cast<float>(cols));
     std::vector<double> xs = x.to_doubles(), y(x.count()), rstd(2);
     cunorm::reference::layer_norm_forward(rows, cols, xs.data(), static_cast<const double*>(nullptr),
                                           static_cast<const double*>(nullptr), 1e-5, y.data(),

@@ -19,9 +19,9 @@ struct Shape {
 };
 
 // Every variant with and without a tail, odd and prime sizes, 2^k +- 1.
-const Shape kShapes[] = {{1, 1},     {300, 1},   {257, 2},   {229, 7},   {64, 31},   {255, 32},  {7, 33},
-                         {129, 64},  {65, 127},  {33, 255},  {17, 256},  {29, 541},  {8, 768},   {5, 1023},
-                         {4, 1024},  {3, 1025},  {2, 2047},  {3, 4096},  {2, 4099},  {1, 8192},  {2, 8193},
+const Shape kShapes[] = {{1, 1},     {300, 1},   {257, 2},   {229, 7},  {64, 31},  {255, 32}, {7, 33},
+                         {129, 64},  {65, 127},  {33, 255},  {17, 256}, {29, 541}, {8, 768},  {5, 1023},
+                         {4, 1024},  {3, 1025},  {2, 2047},  {3, 4096}, {2, 4099}, {1, 8192}, {2, 8193},
                          {1, 16411}, {1, 32768}, {1, 65537}, {1, 70001}};
 
 using Param = std::tuple<cunormBackend_t, Norm, DtypePair, Shape, bool>;
@@ -34,7 +34,8 @@ class RowNormForward : public ::testing::TestWithParam<Param>, protected Backend
 TEST_P(RowNormForward, MatchesReferenceAndIsDeterministic) {
   const auto [backend, norm, dtypes, shape, affine] = GetParam();
   CUNORM_OPEN_BACKEND_OR_SKIP(backend);
-  RowNormCase c(norm, dtypes, shape.rows, shape.cols, affine, 1e-5f, static_cast<uint64_t>(shape.rows * 131 + shape.cols));
+  RowNormCase c(norm, dtypes, shape.rows, shape.cols, affine, 1e-5f,
+                static_cast<uint64_t>(shape.rows * 131 + shape.cols));
   const ForwardResult first = c.forward(handle_);
   c.expect_forward_matches_reference(first);
   if (backend == CUNORM_BACKEND_SIMT) {

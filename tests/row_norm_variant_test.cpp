@@ -46,7 +46,7 @@ const simt::BufferTraffic& traffic(const simt::LaunchRecord& record, const std::
   return record.buffers.front();
 }
 
-const int64_t kLengths[] = {1,    2,    3,    31,   32,   100,  511,   512,   513,   1000,  1024,
+const int64_t kLengths[] = {1,    2,    3,    31,   32,   100,   511,   512,   513,   1000,  1024,
                             1025, 3000, 4096, 8192, 8193, 12345, 16384, 32768, 40000, 58000, 65536};
 
 // The variant the plan must pick on sm_90 for a row of this length.

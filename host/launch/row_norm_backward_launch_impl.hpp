@@ -15,9 +15,9 @@ Status launch_row_norm_backward(Launcher& launcher, const RowNormBackwardCall& c
   char* const ws = static_cast<char*>(workspace);
   const bool gradients = call.dgamma != nullptr || call.dbeta != nullptr;
   float* const partial_dgamma = gradients ? reinterpret_cast<float*>(ws + plan.partial_dgamma_offset) : nullptr;
-  float* const partial_dbeta =
-      gradients && call.kind == RowNormKind::kLayerNorm ? reinterpret_cast<float*>(ws + plan.partial_dbeta_offset)
-                                                        : nullptr;
+  float* const partial_dbeta = gradients && call.kind == RowNormKind::kLayerNorm
+                                   ? reinterpret_cast<float*>(ws + plan.partial_dbeta_offset)
+                                   : nullptr;
   const kernels::RowNormBackwardArgs<T, P> args{Global<const T>(static_cast<const T*>(call.dy)),
                                                 Global<const T>(static_cast<const T*>(call.x)),
                                                 Global<const float>(call.mean),
@@ -66,15 +66,14 @@ Status launch_row_norm_backward(Launcher& launcher, const RowNormBackwardCall& c
   for (const auto& o : outputs) {
     if (o.out == nullptr) continue;
     shape.name = std::string(kind_name(call.kind)) + "_backward.reduce_" + o.name;
-    CUNORM_RETURN_IF_ERROR(launcher.launch(shape, kernels::reduce_parameter_gradient<P>,
-                                           Global<const float>(o.partial), plan.partial_rows, call.cols,
-                                           Global<P>(static_cast<P*>(o.out))));
+    CUNORM_RETURN_IF_ERROR(launcher.launch(shape, kernels::reduce_parameter_gradient<P>, Global<const float>(o.partial),
+                                           plan.partial_rows, call.cols, Global<P>(static_cast<P*>(o.out))));
   }
   return Status::ok();
 }
 
-#define CUNORM_INSTANTIATE_ROW_NORM_BACKWARD(Launcher, T, P)                                              \
-  template Status launch_row_norm_backward<Launcher, T, P>(Launcher&, const RowNormBackwardCall&, \
-                                                           const RowNormPlan&, void*);
+#define CUNORM_INSTANTIATE_ROW_NORM_BACKWARD(Launcher, T, P)                                                          \
+  template Status launch_row_norm_backward<Launcher, T, P>(Launcher&, const RowNormBackwardCall&, const RowNormPlan&, \
+                                                           void*);
 
 }  // namespace cunorm

@@ -57,8 +57,8 @@ Status launch_row_norm_forward(Launcher& launcher, const RowNormForwardCall& cal
   });
 }
 
-#define CUNORM_INSTANTIATE_ROW_NORM_FORWARD(Launcher, T, P)                                             \
-  template Status launch_row_norm_forward<Launcher, T, P>(Launcher&, const RowNormForwardCall&, \
-                                                          const RowNormPlan&, void*);
+#define CUNORM_INSTANTIATE_ROW_NORM_FORWARD(Launcher, T, P)                                                         \
+  template Status launch_row_norm_forward<Launcher, T, P>(Launcher&, const RowNormForwardCall&, const RowNormPlan&, \
+                                                          void*);
 
 }  // namespace cunorm

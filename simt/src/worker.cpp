@@ -182,9 +182,7 @@ void Worker::report_deadlock() {
 
 // ---- Blocks ---------------------------------------------------------------------------------
 
-Worker::Worker(LaunchState& launch) : launch_(launch), traffic_(launch.watched.size()) {
-  prepare_thread_for_fibers();
-}
+Worker::Worker(LaunchState& launch) : launch_(launch), traffic_(launch.watched.size()) { prepare_thread_for_fibers(); }
 
 void Worker::publish_traffic() {
   std::lock_guard<std::mutex> lock(launch_.mutex);
@@ -290,8 +288,8 @@ bool Worker::check_redzones(std::uint64_t count) {
       for (std::size_t i = 0; i < kSharedRedzone; ++i) {
         if (block.shared[offset + i] == kSharedCanary) continue;
         FaultText what;
-        what << "shared memory written out of bounds: byte " << (offset + i) << " of block "
-             << Dim{block.index} << ", past ";
+        what << "shared memory written out of bounds: byte " << (offset + i) << " of block " << Dim{block.index}
+             << ", past ";
         if (offset == launch_.config.dynamic_shared_bytes) {
           what << "the " << launch_.config.dynamic_shared_bytes << " bytes of dynamic shared memory";
         } else {
@@ -540,7 +538,8 @@ void* Worker::static_shared(const void* key, std::size_t bytes, std::size_t alig
   if (launch_.config.dynamic_shared_bytes + static_bytes > launch_.target->shared_per_block_optin) {
     fail(FaultText() << "static shared memory of " << static_bytes << " bytes plus "
                      << launch_.config.dynamic_shared_bytes << " dynamic bytes exceed the "
-                     << launch_.target->shared_per_block_optin << " bytes per block of " << launch_.target->name.c_str(),
+                     << launch_.target->shared_per_block_optin << " bytes per block of "
+                     << launch_.target->name.c_str(),
          loc);
   }
   if (block.static_allocations.size() == kMaxStaticSharedVariables) {

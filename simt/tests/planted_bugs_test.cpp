@@ -222,7 +222,8 @@ TEST(PlantedBugs, SharedMemoryWrittenOutOfBounds) {
   config.dynamic_shared_bytes = 64 * sizeof(float);
   config.name = "test_kernel";
   simt_test::expect_fault(simt::launch(config, write_past_dynamic_shared, static_cast<int*>(nullptr)),
-                          "shared memory written out of bounds: byte 256", "past the 256 bytes of dynamic shared memory");
+                          "shared memory written out of bounds: byte 256",
+                          "past the 256 bytes of dynamic shared memory");
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ void expect_close(const char* what, std::size_t count, Actual actual, const std:
   for (std::size_t i = 0; i < count; ++i) {
     const double allowed_extra = slack.empty() ? 0.0 : slack[i];
     const double a = actual(i), e = expected[i];
-    if (tolerance.accepts(a, e) || std::abs(a - e) <= allowed_extra + tolerance.absolute + tolerance.relative * std::abs(e)) {
+    if (tolerance.accepts(a, e) ||
+        std::abs(a - e) <= allowed_extra + tolerance.absolute + tolerance.relative * std::abs(e)) {
       continue;
     }
     if (++bad <= 3) ADD_FAILURE() << what << "[" << i << "] = " << a << ", reference " << e;
@@ -95,13 +96,12 @@ ForwardResult RowNormCase::forward(cunormHandle_t handle, const BufferOffsets& o
                                   {"y", d_y.data(), poison_y.byte_size()},
                                   {"mean", d_mean.data(), poison_stats.byte_size()},
                                   {"rstd", d_rstd.data(), poison_stats.byte_size()}});
-  const cunormStatus_t status =
-      norm == Norm::kLayerNorm
-          ? cunormLayerNormForward(handle, rows, cols, dtypes.dtype, dtypes.param, d_x.data(), g,
-                                   affine ? d_beta.data() : nullptr, eps, d_y.data(), d_mean.as_floats(),
-                                   d_rstd.as_floats())
-          : cunormRMSNormForward(handle, rows, cols, dtypes.dtype, dtypes.param, d_x.data(), g, eps, d_y.data(),
-                                 d_rstd.as_floats());
+  const cunormStatus_t status = norm == Norm::kLayerNorm
+                                    ? cunormLayerNormForward(handle, rows, cols, dtypes.dtype, dtypes.param, d_x.data(),
+                                                             g, affine ? d_beta.data() : nullptr, eps, d_y.data(),
+                                                             d_mean.as_floats(), d_rstd.as_floats())
+                                    : cunormRMSNormForward(handle, rows, cols, dtypes.dtype, dtypes.param, d_x.data(),
+                                                           g, eps, d_y.data(), d_rstd.as_floats());
   EXPECT_EQ(status, CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle);
   ForwardResult result{d_y.download(), {}, download_floats(d_rstd, static_cast<std::size_t>(rows))};
   if (norm == Norm::kLayerNorm) result.mean = download_floats(d_mean, static_cast<std::size_t>(rows));
@@ -129,12 +129,11 @@ BackwardResult RowNormCase::backward(cunormHandle_t handle, const ForwardResult&
                                   {"mean", d_mean.data(), mean.byte_size()},
                                   {"rstd", d_rstd.data(), saved.rstd.size() * sizeof(float)}});
   const cunormStatus_t status =
-      norm == Norm::kLayerNorm
-          ? cunormLayerNormBackward(handle, rows, cols, dtypes.dtype, dtypes.param, d_dy.data(), d_x.data(),
-                                    d_mean.as_floats(), d_rstd.as_floats(), g, d_dx.data(), dg,
-                                    want_dbeta ? d_dbeta.data() : nullptr)
-          : cunormRMSNormBackward(handle, rows, cols, dtypes.dtype, dtypes.param, d_dy.data(), d_x.data(),
-                                  d_rstd.as_floats(), g, d_dx.data(), dg);
+      norm == Norm::kLayerNorm ? cunormLayerNormBackward(handle, rows, cols, dtypes.dtype, dtypes.param, d_dy.data(),
+                                                         d_x.data(), d_mean.as_floats(), d_rstd.as_floats(), g,
+                                                         d_dx.data(), dg, want_dbeta ? d_dbeta.data() : nullptr)
+                               : cunormRMSNormBackward(handle, rows, cols, dtypes.dtype, dtypes.param, d_dy.data(),
+                                                       d_x.data(), d_rstd.as_floats(), g, d_dx.data(), dg);
   EXPECT_EQ(status, CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle);
   BackwardResult result{d_dx.download(), {}, {}};
   if (want_dgamma) result.dgamma = d_dgamma.download();
@@ -150,17 +149,20 @@ void RowNormCase::expect_forward_matches_reference(const ForwardResult& result) 
     cunorm::reference::layer_norm_forward(rows, cols, xs.data(), affine ? gs.data() : absent,
                                           affine ? bs.data() : absent, static_cast<double>(eps), y.data(), mean.data(),
                                           rstd.data());
-    expect_close("mean", mean.size(), [&](std::size_t i) { return static_cast<double>(result.mean[i]); }, mean,
-                 cunorm::reference::statistics_tolerance());
+    expect_close(
+        "mean", mean.size(), [&](std::size_t i) { return static_cast<double>(result.mean[i]); }, mean,
+        cunorm::reference::statistics_tolerance());
   } else {
     cunorm::reference::rms_norm_forward(rows, cols, xs.data(), affine ? gs.data() : absent, static_cast<double>(eps),
                                         y.data(), rstd.data());
   }
-  expect_close("y", x.count(), [&](std::size_t i) { return result.y.get(i); }, y,
-               cunorm::reference::output_tolerance(dtypes.dtype));
-  expect_close(norm == Norm::kLayerNorm ? "rstd" : "rrms", rstd.size(),
-               [&](std::size_t i) { return static_cast<double>(result.rstd[i]); }, rstd,
-               cunorm::reference::statistics_tolerance());
+  expect_close(
+      "y", x.count(), [&](std::size_t i) { return result.y.get(i); }, y,
+      cunorm::reference::output_tolerance(dtypes.dtype));
+  expect_close(
+      norm == Norm::kLayerNorm ? "rstd" : "rrms", rstd.size(),
+      [&](std::size_t i) { return static_cast<double>(result.rstd[i]); }, rstd,
+      cunorm::reference::statistics_tolerance());
 }
 
 void RowNormCase::expect_backward_matches_reference(const ForwardResult& saved, const BackwardResult& result) const {
@@ -176,8 +178,9 @@ void RowNormCase::expect_backward_matches_reference(const ForwardResult& saved, 
     cunorm::reference::rms_norm_backward(rows, cols, dys.data(), xs.data(), saved.rstd.data(),
                                          affine ? gs.data() : absent, dx.data(), dgamma.data());
   }
-  expect_close("dx", x.count(), [&](std::size_t i) { return result.dx.get(i); }, dx,
-               cunorm::reference::output_tolerance(dtypes.dtype));
+  expect_close(
+      "dx", x.count(), [&](std::size_t i) { return result.dx.get(i); }, dx,
+      cunorm::reference::output_tolerance(dtypes.dtype));
   // dgamma and dbeta sum `rows` float32 terms: whatever the order, the sum is within
   // (rows + 8) * 2^-23 * sum(|term|) of the exact one, on top of rounding to the parameter type.
   std::vector<double> slack_g(n, 0.0), slack_b(n, 0.0);
@@ -196,10 +199,12 @@ void RowNormCase::expect_backward_matches_reference(const ForwardResult& saved, 
   }
   const auto param_tolerance = cunorm::reference::output_tolerance(dtypes.param);
   if (result.dgamma.count() != 0) {
-    expect_close("dgamma", n, [&](std::size_t j) { return result.dgamma.get(j); }, dgamma, param_tolerance, slack_g);
+    expect_close(
+        "dgamma", n, [&](std::size_t j) { return result.dgamma.get(j); }, dgamma, param_tolerance, slack_g);
   }
   if (result.dbeta.count() != 0) {
-    expect_close("dbeta", n, [&](std::size_t j) { return result.dbeta.get(j); }, dbeta, param_tolerance, slack_b);
+    expect_close(
+        "dbeta", n, [&](std::size_t j) { return result.dbeta.get(j); }, dbeta, param_tolerance, slack_b);
   }
 }
 
