@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "batch_norm.hpp"
 #include "cunorm/cunorm.h"
 #include "device_info.hpp"
 #include "row_norm.hpp"
@@ -31,6 +32,7 @@ class Backend {
   // `workspace` holds at least plan.workspace_bytes.
   virtual Status row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) = 0;
   virtual Status row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) = 0;
+  virtual Status batch_norm(const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) = 0;
 };
 
 // NO_DEVICE (with the CUDA runtime's reason) when no usable GPU exists; NOT_SUPPORTED when the

@@ -11,12 +11,15 @@
 #include <unordered_map>
 
 #include "backend.hpp"
+#include "calibration.hpp"
 #include "status.hpp"
 #include "workspace.hpp"
 
 struct cunormContext {
   std::unique_ptr<cunorm::Backend> backend;
   cunorm::Workspace workspace;
+  // The calibrations created on this handle, freed with it if not destroyed before.
+  std::unordered_map<cunormBatchNormCalibration*, std::unique_ptr<cunormBatchNormCalibration>> calibrations;
   std::mutex messages_mutex;
   // One message per host thread, so that threads sharing a handle read their own failures.
   std::unordered_map<std::thread::id, std::string> messages;

@@ -6,10 +6,8 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
-#if !defined(__CUDACC__)
 #include <cstring>
-#endif
+#include <type_traits>
 
 #include "platform.cuh"
 
@@ -105,6 +103,29 @@ CUNORM_DEVICE void store_one(Global<T> base, int64_t index, T value CUNORM_CALLE
   Pack<T, 1> pack;
   pack.elements[0] = value;
   store<1>(base, index, pack CUNORM_PASS_LOCATION);
+}
+
+// A reduction state (a struct of floats) as consecutive floats in global memory: the partial
+// statistics that blocks leave in the workspace.
+template <class State>
+CUNORM_DEVICE void store_state(Global<float> base, int64_t index, const State& s) {
+  static_assert(sizeof(State) % sizeof(float) == 0, "states are made of floats");
+  constexpr int kFloats = sizeof(State) / sizeof(float);
+  float f[kFloats];
+  memcpy(f, &s, sizeof(State));
+  CUNORM_UNROLL
+  for (int i = 0; i < kFloats; ++i) store_one(base, index * kFloats + i, f[i]);
+}
+template <class State, class F>
+CUNORM_DEVICE State load_state(Global<F> base, int64_t index) {
+  static_assert(std::is_same<std::remove_const_t<F>, float>::value, "states are made of floats");
+  constexpr int kFloats = sizeof(State) / sizeof(float);
+  float f[kFloats];
+  CUNORM_UNROLL
+  for (int i = 0; i < kFloats; ++i) f[i] = load_one(base, index * kFloats + i);
+  State s;
+  memcpy(&s, f, sizeof(State));
+  return s;
 }
 
 }  // namespace cunorm::kernels

@@ -15,9 +15,16 @@ namespace cunorm::kernels {
 //   static State merge(const State& lower, const State& upper);
 //   static State shuffle_xor(const State& s, int offset, int width);   // every lane calls it
 
+// The thread's index within its block and the block's size, for blocks of any shape: warps are
+// formed from consecutive linear indices.
+CUNORM_DEVICE unsigned linear_thread_index() {
+  return threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+}
+CUNORM_DEVICE unsigned block_thread_count() { return blockDim.x * blockDim.y * blockDim.z; }
+
 template <class Reducer>
 CUNORM_DEVICE typename Reducer::State warp_all_reduce(typename Reducer::State s, int width) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int lane = static_cast<int>(linear_thread_index() % 32);
   for (int offset = width / 2; offset > 0; offset /= 2) {
     const typename Reducer::State other = Reducer::shuffle_xor(s, offset, width);
     s = (lane & offset) != 0 ? Reducer::merge(other, s) : Reducer::merge(s, other);
@@ -25,8 +32,8 @@ CUNORM_DEVICE typename Reducer::State warp_all_reduce(typename Reducer::State s,
   return s;
 }
 
-// All-reduce over a 1-D block whose size is a multiple of 32; every thread must call it. The
-// caller owns the TempStorage in shared memory; one storage may serve consecutive calls.
+// All-reduce over a block whose size is a multiple of 32; every thread must call it. The caller
+// owns the TempStorage in shared memory; one storage may serve consecutive calls.
 template <class Reducer>
 class BlockAllReduce {
  public:
@@ -39,13 +46,13 @@ class BlockAllReduce {
   CUNORM_DEVICE explicit BlockAllReduce(TempStorage& storage) : storage_(storage) {}
 
   CUNORM_DEVICE State all_reduce(State s) {
-    const unsigned lane = threadIdx.x % 32;
-    const unsigned warp = threadIdx.x / 32;
+    const unsigned lane = linear_thread_index() % 32;
+    const unsigned warp = linear_thread_index() / 32;
     s = warp_all_reduce<Reducer>(s, 32);
     if (lane == 0) storage_.warps[warp] = s;
     __syncthreads();
     if (warp == 0) {
-      State t = lane < blockDim.x / 32 ? storage_.warps[lane] : Reducer::empty();
+      State t = lane < block_thread_count() / 32 ? storage_.warps[lane] : Reducer::empty();
       t = warp_all_reduce<Reducer>(t, 32);
       if (lane == 0) storage_.total = t;
     }

@@ -88,27 +88,6 @@ CUNORM_DEVICE void store_normalized(Global<T> y, int64_t offset, const float (&x
   store<VEC>(y, offset, out);
 }
 
-// A State as consecutive floats in global memory (the workspace of partial statistics).
-template <class State>
-CUNORM_DEVICE void store_state(Global<float> base, int64_t index, const State& s) {
-  static_assert(sizeof(State) % sizeof(float) == 0, "states are made of floats");
-  constexpr int kFloats = sizeof(State) / sizeof(float);
-  float f[kFloats];
-  memcpy(f, &s, sizeof(State));
-  CUNORM_UNROLL
-  for (int i = 0; i < kFloats; ++i) store_one(base, index * kFloats + i, f[i]);
-}
-template <class State>
-CUNORM_DEVICE State load_state(Global<float> base, int64_t index) {
-  constexpr int kFloats = sizeof(State) / sizeof(float);
-  float f[kFloats];
-  CUNORM_UNROLL
-  for (int i = 0; i < kFloats; ++i) f[i] = load_one(base, index * kFloats + i);
-  State s;
-  memcpy(&s, f, sizeof(State));
-  return s;
-}
-
 // ---- warp_rows -------------------------------------------------------------------------------
 // Dynamic shared memory: 2 * cols floats (gamma then beta).
 template <class Op, class T, class P, int VEC, int CHUNKS>

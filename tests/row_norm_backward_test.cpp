@@ -9,6 +9,7 @@
 
 #include "simt/launch.hpp"
 #include "support/backend_fixture.hpp"
+#include "support/compare.hpp"
 #include "support/row_norm_case.hpp"
 
 namespace cunorm_test {
@@ -42,7 +43,7 @@ TEST_P(RowNormBackward, MatchesReferenceAndIsDeterministic) {
   const BackwardResult first = c.backward(handle_, saved, true, true);
   c.expect_backward_matches_reference(saved, first);
   if (backend == CUNORM_BACKEND_SIMT) {
-    for (simt::Order order : {simt::Order::kReverse, simt::Order::kRandom}) {
+    for (simt::Order order : other_orders()) {
       simt::Options options = simt::current_options();
       options.order = order;
       options.seed = 777;

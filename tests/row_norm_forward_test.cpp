@@ -8,6 +8,7 @@
 
 #include "simt/launch.hpp"
 #include "support/backend_fixture.hpp"
+#include "support/compare.hpp"
 #include "support/row_norm_case.hpp"
 
 namespace cunorm_test {
@@ -39,7 +40,7 @@ TEST_P(RowNormForward, MatchesReferenceAndIsDeterministic) {
   const ForwardResult first = c.forward(handle_);
   c.expect_forward_matches_reference(first);
   if (backend == CUNORM_BACKEND_SIMT) {
-    for (simt::Order order : {simt::Order::kReverse, simt::Order::kRandom}) {
+    for (simt::Order order : other_orders()) {
       simt::Options options = simt::current_options();
       options.order = order;
       options.seed = 12345;

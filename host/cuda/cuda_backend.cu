@@ -7,6 +7,7 @@
 #include <string>
 
 #include "../dtype.hpp"
+#include "../launch/batch_norm_launch.hpp"
 #include "../launch/row_norm_backward_launch.hpp"
 #include "../launch/row_norm_forward_launch.hpp"
 #include "cuda_backend.hpp"
@@ -128,6 +129,14 @@ Status CudaBackend::row_norm_backward(const RowNormBackwardCall& call, const Row
   return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
     return launch_row_norm_backward<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(
         launcher, call, plan, workspace);
+  });
+}
+
+Status CudaBackend::batch_norm(const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) {
+  CudaLauncher launcher(stream_, device_);
+  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
+    return launch_batch_norm<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(launcher, call, plan,
+                                                                                         workspace);
   });
 }
 

@@ -19,6 +19,7 @@ class CudaBackend final : public Backend {
   Status synchronize() override;
   Status row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) override;
   Status row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) override;
+  Status batch_norm(const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) override;
 
  private:
   Status copy(void* destination, const void* source, std::size_t bytes, cudaMemcpyKind kind);

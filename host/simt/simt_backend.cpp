@@ -6,6 +6,7 @@
 #include <new>
 
 #include "../dtype.hpp"
+#include "../launch/batch_norm_launch.hpp"
 #include "../launch/row_norm_backward_launch.hpp"
 #include "../launch/row_norm_forward_launch.hpp"
 #include "simt/launch.hpp"
@@ -85,6 +86,14 @@ Status SimtBackend::row_norm_backward(const RowNormBackwardCall& call, const Row
   return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
     return launch_row_norm_backward<SimtLauncher, typename decltype(t)::type, typename decltype(p)::type>(
         launcher, call, plan, workspace);
+  });
+}
+
+Status SimtBackend::batch_norm(const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) {
+  SimtLauncher launcher(target_);
+  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
+    return launch_batch_norm<SimtLauncher, typename decltype(t)::type, typename decltype(p)::type>(launcher, call, plan,
+                                                                                         workspace);
   });
 }
 

@@ -24,6 +24,7 @@ class SimtBackend final : public Backend {
   Status synchronize() override;
   Status row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) override;
   Status row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) override;
+  Status batch_norm(const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) override;
 
  private:
   const simt::Target& target_;

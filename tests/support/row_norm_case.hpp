@@ -8,24 +8,13 @@
 #include <vector>
 
 #include "cunorm/cunorm.h"
+#include "dtype_pair.hpp"
 #include "host_array.hpp"
 
 namespace cunorm_test {
 
 enum class Norm { kLayerNorm, kRmsNorm };
 const char* norm_label(Norm norm);
-
-struct DtypePair {
-  cunormDataType_t dtype;  // activations
-  cunormDataType_t param;  // gamma and beta
-  std::string label() const;
-};
-
-inline const DtypePair kDtypePairs[] = {{CUNORM_FLOAT32, CUNORM_FLOAT32},
-                                        {CUNORM_FLOAT16, CUNORM_FLOAT32},
-                                        {CUNORM_FLOAT16, CUNORM_FLOAT16},
-                                        {CUNORM_BFLOAT16, CUNORM_FLOAT32},
-                                        {CUNORM_BFLOAT16, CUNORM_BFLOAT16}};
 
 // Element offsets of each buffer from a 256-byte boundary (dy and dx share the x and y offsets).
 struct BufferOffsets {

@@ -1,0 +1,375 @@
+// The C API's BatchNorm entry points, their workspace query and the calibration accumulator:
+// validation in argument order, then the plan, the workspace, and the backend.
+//
+// Calibration keeps, per channel, an int64 count and float64 mean and M2 on the host
+// (calibration.hpp): each batch's
+// per-channel (mean, M2) comes from the statistics passes on the device, is copied back (the call
+// synchronizes the handle's stream), and is merged in float64 with Chan's formula.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "argument_checks.hpp"
+#include "batch_norm.hpp"
+#include "calibration.hpp"
+#include "context.hpp"
+#include "dtype.hpp"
+
+using cunorm::BatchNormCall;
+using cunorm::BatchNormKind;
+using cunorm::Status;
+
+namespace {
+
+Status check_calibration(cunormContext& context, cunormBatchNormCalibration* calib) {
+  if (calib == nullptr) return Status::invalid("calib must not be NULL");
+  if (context.calibrations.count(calib) == 0) {
+    return Status::invalid("calib is not a live calibration of this handle (destroyed, or created on another one)");
+  }
+  return Status::ok();
+}
+
+// layout, n, c, s (c may be given by a calibration), and the tensor's size.
+Status check_tensor(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, cunormDataType_t dtype) {
+  CUNORM_RETURN_IF_ERROR(cunorm::check_layout(layout));
+  CUNORM_RETURN_IF_ERROR(cunorm::check_non_negative("n", n));
+  CUNORM_RETURN_IF_ERROR(cunorm::check_positive("c", c));
+  CUNORM_RETURN_IF_ERROR(cunorm::check_non_negative("s", s));
+  CUNORM_RETURN_IF_ERROR(cunorm::check_dtype("dtype", dtype));
+  return cunorm::check_extent("n * c * s", {n, c, s}, cunorm::dtype_size(dtype));
+}
+
+// Training needs two values per channel (PyTorch's rule and message).
+Status check_training_batch(int64_t n, int64_t c, int64_t s) {
+  if (n * s != 1) return Status::ok();
+  return Status::invalid("Expected more than 1 value per channel when training, got input size (n, c, s) = (" +
+                         std::to_string(n) + ", " + std::to_string(c) + ", " + std::to_string(s) + ")");
+}
+
+Status check_momentum(float momentum) {
+  if (momentum >= 0.0f && momentum <= 1.0f) return Status::ok();
+  return Status::invalid(std::string("momentum must be in [0, 1] and not NaN, got ") +
+                         (std::isnan(momentum) ? std::string("NaN") : std::to_string(momentum)));
+}
+
+Status check_running_pair(const float* running_mean, const float* running_var) {
+  CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_mean", running_mean, true, sizeof(float)));
+  CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_var", running_var, true, sizeof(float)));
+  if ((running_mean == nullptr) != (running_var == nullptr)) {
+    return Status::invalid("running_mean and running_var must be both NULL or both given");
+  }
+  return Status::ok();
+}
+
+struct Bytes {
+  std::size_t tensor, params, channel;
+  Bytes(int64_t n, int64_t c, int64_t s, cunormDataType_t dtype, cunormDataType_t param_dtype)
+      : tensor(static_cast<std::size_t>(n * c * s) * cunorm::dtype_size(dtype)),
+        params(static_cast<std::size_t>(c) * cunorm::dtype_size(param_dtype)),
+        channel(static_cast<std::size_t>(c) * sizeof(float)) {}
+};
+
+// Plans, takes the workspace and runs a validated call; an empty batch writes nothing.
+Status run(cunormContext& context, const BatchNormCall& call) {
+  if (call.n * call.s == 0) return Status::ok();
+  const cunorm::BatchNormPlan plan = cunorm::plan_batch_norm(call, context.backend->device());
+  void* workspace = nullptr;
+  CUNORM_RETURN_IF_ERROR(context.workspace.acquire(*context.backend, plan.workspace_bytes, &workspace));
+  return context.backend->batch_norm(call, plan, workspace);
+}
+
+cunormStatus_t forward_training(cunormHandle_t handle, cunormLayout_t layout, int64_t n, int64_t c, int64_t s,
+                                cunormDataType_t dtype, cunormDataType_t param_dtype, const void* x, const void* gamma,
+                                const void* beta, float eps, float momentum, bool check_mode,
+                                cunormRunningVarMode_t mode, float* running_mean, float* running_var, void* y,
+                                float* saved_mean, float* saved_invstd) {
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
+    CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
+    const bool empty = n * s == 0;
+    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("beta", beta, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
+    CUNORM_RETURN_IF_ERROR(check_momentum(momentum));
+    if (check_mode && mode != CUNORM_RUNNING_VAR_UNBIASED && mode != CUNORM_RUNNING_VAR_BIASED) {
+      return Status::invalid("running_var_mode must be CUNORM_RUNNING_VAR_UNBIASED or CUNORM_RUNNING_VAR_BIASED, got " +
+                             std::to_string(static_cast<int>(mode)));
+    }
+    CUNORM_RETURN_IF_ERROR(check_running_pair(running_mean, running_var));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("saved_mean", saved_mean, true, sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("saved_invstd", saved_invstd, true, sizeof(float)));
+    const Bytes bytes(n, c, s, dtype, param_dtype);
+    cunorm::BufferOverlapCheck buffers;
+    buffers.add_input("x", x, bytes.tensor);
+    buffers.add_input("gamma", gamma, bytes.params);
+    buffers.add_input("beta", beta, bytes.params);
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_mean", running_mean, bytes.channel));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_var", running_var, bytes.channel));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("saved_mean", saved_mean, bytes.channel));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("saved_invstd", saved_invstd, bytes.channel));
+    BatchNormCall call{};
+    call.kind = BatchNormKind::kTraining;
+    call.layout = layout;
+    call.n = n;
+    call.c = c;
+    call.s = s;
+    call.dtype = dtype;
+    call.param_dtype = param_dtype;
+    call.x = x;
+    call.gamma = gamma;
+    call.beta = beta;
+    call.eps = eps;
+    call.momentum = momentum;
+    call.unbiased_running_var = mode == CUNORM_RUNNING_VAR_UNBIASED;
+    call.running_mean = running_mean;
+    call.running_var = running_var;
+    call.out = y;
+    call.out_mean = saved_mean;
+    call.out_invstd = saved_invstd;
+    return run(context, call);
+  });
+}
+
+cunormStatus_t backward(cunormHandle_t handle, bool inference, cunormLayout_t layout, int64_t n, int64_t c, int64_t s,
+                        cunormDataType_t dtype, cunormDataType_t param_dtype, const void* dy, const void* x,
+                        const void* gamma, const float* mean, const float* second, float eps, void* dx, void* dgamma,
+                        void* dbeta) {
+  const char* mean_name = inference ? "running_mean" : "saved_mean";
+  const char* second_name = inference ? "running_var" : "saved_invstd";
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
+    if (!inference) CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
+    const bool empty = n * s == 0;
+    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dy", dy, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer(mean_name, mean, false, sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer(second_name, second, false, sizeof(float)));
+    if (inference) CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dx", dx, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dgamma", dgamma, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dbeta", dbeta, true, param_elem));
+    const Bytes bytes(n, c, s, dtype, param_dtype);
+    cunorm::BufferOverlapCheck buffers;
+    buffers.add_input("dy", dy, bytes.tensor);
+    buffers.add_input("x", x, bytes.tensor);
+    buffers.add_input("gamma", gamma, bytes.params);
+    buffers.add_input(mean_name, mean, bytes.channel);
+    buffers.add_input(second_name, second, bytes.channel);
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("dx", dx, bytes.tensor, "dy"));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("dgamma", dgamma, bytes.params));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("dbeta", dbeta, bytes.params));
+    BatchNormCall call{};
+    call.kind = inference ? BatchNormKind::kBackwardInference : BatchNormKind::kBackward;
+    call.layout = layout;
+    call.n = n;
+    call.c = c;
+    call.s = s;
+    call.dtype = dtype;
+    call.param_dtype = param_dtype;
+    call.x = x;
+    call.dy = dy;
+    call.gamma = gamma;
+    call.eps = eps;
+    if (inference) {
+      call.running_mean = const_cast<float*>(mean);
+      call.running_var = const_cast<float*>(second);
+    } else {
+      call.saved_mean = mean;
+      call.saved_invstd = second;
+    }
+    call.out = dx;
+    call.dgamma = dgamma;
+    call.dbeta = dbeta;
+    return run(context, call);
+  });
+}
+
+}  // namespace
+
+extern "C" {
+
+cunormStatus_t cunormBatchNormWorkspaceSize(cunormHandle_t handle, cunormLayout_t layout, int64_t n, int64_t c,
+                                            int64_t s, cunormDataType_t dtype, cunormDataType_t param_dtype,
+                                            size_t* bytes) {
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("bytes", bytes, false, alignof(size_t)));
+    *bytes = n * s == 0 ? 0 : cunorm::batch_norm_workspace_bytes(layout, n, c, s, dtype, context.backend->device());
+    return Status::ok();
+  });
+}
+
+cunormStatus_t cunormBatchNormForwardTraining(cunormHandle_t handle, cunormLayout_t layout, int64_t n, int64_t c,
+                                              int64_t s, cunormDataType_t dtype, cunormDataType_t param_dtype,
+                                              const void* x, const void* gamma, const void* beta, float eps,
+                                              float momentum, float* running_mean, float* running_var, void* y,
+                                              float* saved_mean, float* saved_invstd) {
+  return forward_training(handle, layout, n, c, s, dtype, param_dtype, x, gamma, beta, eps, momentum, false,
+                          CUNORM_RUNNING_VAR_UNBIASED, running_mean, running_var, y, saved_mean, saved_invstd);
+}
+
+cunormStatus_t cunormBatchNormForwardTrainingEx(cunormHandle_t handle, cunormLayout_t layout, int64_t n, int64_t c,
+                                                int64_t s, cunormDataType_t dtype, cunormDataType_t param_dtype,
+                                                const void* x, const void* gamma, const void* beta, float eps,
+                                                float momentum, cunormRunningVarMode_t running_var_mode,
+                                                float* running_mean, float* running_var, void* y, float* saved_mean,
+                                                float* saved_invstd) {
+  return forward_training(handle, layout, n, c, s, dtype, param_dtype, x, gamma, beta, eps, momentum, true,
+                          running_var_mode, running_mean, running_var, y, saved_mean, saved_invstd);
+}
+
+cunormStatus_t cunormBatchNormForwardInference(cunormHandle_t handle, cunormLayout_t layout, int64_t n, int64_t c,
+                                               int64_t s, cunormDataType_t dtype, cunormDataType_t param_dtype,
+                                               const void* x, const void* gamma, const void* beta,
+                                               const float* running_mean, const float* running_var, float eps,
+                                               void* y) {
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
+    const bool empty = n * s == 0;
+    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("beta", beta, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_mean", running_mean, false, sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_var", running_var, false, sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
+    const Bytes bytes(n, c, s, dtype, param_dtype);
+    cunorm::BufferOverlapCheck buffers;
+    buffers.add_input("x", x, bytes.tensor);
+    buffers.add_input("gamma", gamma, bytes.params);
+    buffers.add_input("beta", beta, bytes.params);
+    buffers.add_input("running_mean", running_mean, bytes.channel);
+    buffers.add_input("running_var", running_var, bytes.channel);
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
+    BatchNormCall call{};
+    call.kind = BatchNormKind::kInference;
+    call.layout = layout;
+    call.n = n;
+    call.c = c;
+    call.s = s;
+    call.dtype = dtype;
+    call.param_dtype = param_dtype;
+    call.x = x;
+    call.gamma = gamma;
+    call.beta = beta;
+    call.eps = eps;
+    call.running_mean = const_cast<float*>(running_mean);
+    call.running_var = const_cast<float*>(running_var);
+    call.out = y;
+    return run(context, call);
+  });
+}
+
+cunormStatus_t cunormBatchNormBackward(cunormHandle_t handle, cunormLayout_t layout, int64_t n, int64_t c, int64_t s,
+                                       cunormDataType_t dtype, cunormDataType_t param_dtype, const void* dy,
+                                       const void* x, const void* gamma, const float* saved_mean,
+                                       const float* saved_invstd, void* dx, void* dgamma, void* dbeta) {
+  return backward(handle, false, layout, n, c, s, dtype, param_dtype, dy, x, gamma, saved_mean, saved_invstd, 0.0f, dx,
+                  dgamma, dbeta);
+}
+
+cunormStatus_t cunormBatchNormBackwardInference(cunormHandle_t handle, cunormLayout_t layout, int64_t n, int64_t c,
+                                                int64_t s, cunormDataType_t dtype, cunormDataType_t param_dtype,
+                                                const void* dy, const void* x, const void* gamma,
+                                                const float* running_mean, const float* running_var, float eps,
+                                                void* dx, void* dgamma, void* dbeta) {
+  return backward(handle, true, layout, n, c, s, dtype, param_dtype, dy, x, gamma, running_mean, running_var, eps, dx,
+                  dgamma, dbeta);
+}
+
+cunormStatus_t cunormBatchNormCalibrationCreate(cunormHandle_t handle, int64_t c, cunormBatchNormCalibration_t* calib) {
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    CUNORM_RETURN_IF_ERROR(cunorm::check_positive("c", c));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("calib", calib, false, alignof(cunormBatchNormCalibration_t)));
+    auto created = std::make_unique<cunormBatchNormCalibration>();
+    created->c = c;
+    created->mean.assign(static_cast<std::size_t>(c), 0.0);
+    created->m2.assign(static_cast<std::size_t>(c), 0.0);
+    cunormBatchNormCalibration* const raw = created.get();
+    context.calibrations.emplace(raw, std::move(created));
+    *calib = raw;
+    return Status::ok();
+  });
+}
+
+cunormStatus_t cunormBatchNormCalibrationAccumulate(cunormHandle_t handle, cunormBatchNormCalibration_t calib,
+                                                    cunormLayout_t layout, int64_t n, int64_t s, cunormDataType_t dtype,
+                                                    const void* x) {
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    CUNORM_RETURN_IF_ERROR(check_calibration(context, calib));
+    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, calib->c, s, dtype));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, n * s == 0, cunorm::dtype_size(dtype)));
+    if (n * s == 0) return Status::ok();
+    BatchNormCall call{};
+    call.kind = BatchNormKind::kCalibrationBatch;
+    call.layout = layout;
+    call.n = n;
+    call.c = calib->c;
+    call.s = s;
+    call.dtype = dtype;
+    call.param_dtype = CUNORM_FLOAT32;
+    call.x = x;
+    const cunorm::BatchNormPlan plan = cunorm::plan_batch_norm(call, context.backend->device());
+    void* workspace = nullptr;
+    CUNORM_RETURN_IF_ERROR(context.workspace.acquire(*context.backend, plan.workspace_bytes, &workspace));
+    CUNORM_RETURN_IF_ERROR(context.backend->batch_norm(call, plan, workspace));
+    const std::size_t channels = static_cast<std::size_t>(calib->c);
+    std::vector<float> batch(2 * channels);
+    CUNORM_RETURN_IF_ERROR(context.backend->copy_to_host(
+        batch.data(), static_cast<const char*>(workspace) + plan.batch_offset, batch.size() * sizeof(float)));
+    // Chan's merge of the batch's (count, mean, M2) into the accumulator, in float64.
+    const double nb = static_cast<double>(n * s), na = static_cast<double>(calib->count), total = na + nb;
+    for (std::size_t i = 0; i < channels; ++i) {
+      const double delta = static_cast<double>(batch[i]) - calib->mean[i];
+      calib->mean[i] += delta * nb / total;
+      calib->m2[i] += static_cast<double>(batch[channels + i]) + delta * delta * na * nb / total;
+    }
+    calib->count += n * s;
+    return Status::ok();
+  });
+}
+
+cunormStatus_t cunormBatchNormCalibrationFinalize(cunormHandle_t handle, cunormBatchNormCalibration_t calib,
+                                                  float* running_mean, float* running_var) {
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    CUNORM_RETURN_IF_ERROR(check_calibration(context, calib));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_mean", running_mean, false, sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_var", running_var, false, sizeof(float)));
+    const std::size_t channels = static_cast<std::size_t>(calib->c);
+    cunorm::BufferOverlapCheck buffers;
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_mean", running_mean, channels * sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_var", running_var, channels * sizeof(float)));
+    if (calib->count < 2) {
+      return Status::invalid("calib has seen " + std::to_string(calib->count) +
+                             " values per channel; the unbiased variance needs at least 2");
+    }
+    std::vector<float> mean(channels), var(channels);
+    for (std::size_t i = 0; i < channels; ++i) {
+      mean[i] = static_cast<float>(calib->mean[i]);
+      var[i] = static_cast<float>(calib->m2[i] / static_cast<double>(calib->count - 1));
+    }
+    CUNORM_RETURN_IF_ERROR(context.backend->copy_to_device(running_mean, mean.data(), channels * sizeof(float)));
+    return context.backend->copy_to_device(running_var, var.data(), channels * sizeof(float));
+  });
+}
+
+cunormStatus_t cunormBatchNormCalibrationDestroy(cunormHandle_t handle, cunormBatchNormCalibration_t calib) {
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    CUNORM_RETURN_IF_ERROR(check_calibration(context, calib));
+    context.calibrations.erase(calib);
+    return Status::ok();
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,173 @@
+// The passes of each BatchNorm call (kernels/batch_norm_*.cuh):
+//   training:            statistics partials -> finalize (saved and running statistics,
+//                        coefficients) -> normalize                   x read twice, y written
+//   inference:           coefficients from the running statistics -> one FMA per element
+//   backward:            gradient partials -> finalize (dgamma, dbeta, dx coefficients) -> dx
+//                                                                     x, dy read twice, dx written
+//   backward inference:  coefficients -> dx fused with the gradient partials -> finalize
+//   calibration batch:   statistics partials -> finalize (the batch's mean and M2)
+#pragma once
+
+#include "../../kernels/batch_norm_finalize.cuh"
+#include "../../kernels/batch_norm_passes.cuh"
+#include "../static_dispatch.hpp"
+#include "batch_norm_launch.hpp"
+
+namespace cunorm {
+
+// Launches one pass over the tensor in the plan's layout.
+template <class Launcher, class ChannelsFirstKernel, class ChannelsLastKernel, class Args>
+Status launch_pass(Launcher& launcher, const BatchNormPlan& plan, const std::string& what,
+                   ChannelsFirstKernel channels_first, ChannelsLastKernel channels_last, const Args& args) {
+  LaunchShape shape;
+  shape.grid = plan.grid;
+  shape.block = plan.block;
+  shape.name = plan.name + " " + what;
+  if (plan.channels_last) return launcher.launch(shape, channels_last, args, plan.last);
+  return launcher.launch(shape, channels_first, args, plan.first);
+}
+
+template <class Launcher, class T, class P>
+Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) {
+  using kernels::BatchNormMap;
+  using kernels::BatchNormReduction;
+  using kernels::Global;
+  char* const ws = static_cast<char*>(workspace);
+  float* const partials = reinterpret_cast<float*>(ws + plan.partials_offset);
+  float* const coefficients = reinterpret_cast<float*>(ws + plan.coefficients_offset);
+  const Global<const T> x(static_cast<const T*>(call.x));
+  const Global<const T> dy(static_cast<const T*>(call.dy));
+  const Global<const P> gamma(static_cast<const P*>(call.gamma));
+  const Global<const P> beta(static_cast<const P*>(call.beta));
+  const float count = static_cast<float>(call.n * call.s);
+  const int64_t c = call.c;
+  LaunchShape finalize;
+  finalize.grid = plan.finalize_grid;
+  finalize.block = dim3(kernels::kFinalizeChannelsPerBlock * 32);
+  finalize.name = plan.name + " finalize";
+  LaunchShape per_channel;
+  per_channel.grid = dim3(static_cast<unsigned>((c + 255) / 256));
+  per_channel.block = dim3(256);
+  per_channel.name = plan.name + " coefficients";
+
+  constexpr int kVector = 16 / sizeof(T);
+  return dispatch_int<1, kVector>("vec", plan.vec, [&](auto vec) -> Status {
+    constexpr int VEC = decltype(vec)::value;
+    auto reduce = [&](auto mode, const kernels::BatchNormReduceArgs<T>& args) {
+      constexpr BatchNormReduction kMode = decltype(mode)::value;
+      return launch_pass(launcher, plan, "reduce", kernels::batch_norm_reduce_channels_first<kMode, T, VEC>,
+                         kernels::batch_norm_reduce_channels_last<kMode, T, VEC>, args);
+    };
+    auto map = [&](auto kind, const kernels::BatchNormMapArgs<T>& args) {
+      constexpr BatchNormMap kMap = decltype(kind)::value;
+      return launch_pass(launcher, plan, "map", kernels::batch_norm_map_channels_first<kMap, T, VEC>,
+                         kernels::batch_norm_map_channels_last<kMap, T, VEC>, args);
+    };
+    using Statistics = std::integral_constant<BatchNormReduction, BatchNormReduction::kStatistics>;
+    using Gradients = std::integral_constant<BatchNormReduction, BatchNormReduction::kGradients>;
+    const kernels::BatchNormReduceArgs<T> statistics_args{x, {}, {}, {}, {}, {}, Global<float>(partials)};
+    kernels::BatchNormStatisticsArgs<P> finalize_args{Global<const float>(partials),
+                                                      plan.chunks,
+                                                      c,
+                                                      count,
+                                                      call.eps,
+                                                      call.momentum,
+                                                      call.unbiased_running_var,
+                                                      gamma,
+                                                      beta,
+                                                      {},
+                                                      {},
+                                                      {},
+                                                      {},
+                                                      {},
+                                                      {},
+                                                      {}};
+    switch (call.kind) {
+      case BatchNormKind::kTraining: {
+        CUNORM_RETURN_IF_ERROR(reduce(Statistics{}, statistics_args));
+        finalize_args.saved_mean = Global<float>(call.out_mean);
+        finalize_args.saved_invstd = Global<float>(call.out_invstd);
+        finalize_args.running_mean = Global<float>(call.running_mean);
+        finalize_args.running_var = Global<float>(call.running_var);
+        finalize_args.coefficients = Global<float>(coefficients);
+        CUNORM_RETURN_IF_ERROR(launcher.launch(finalize, kernels::batch_norm_finalize_statistics<P>, finalize_args));
+        return map(std::integral_constant<BatchNormMap, BatchNormMap::kNormalize>{},
+                   {x, {}, Global<const float>(coefficients), Global<T>(static_cast<T*>(call.out))});
+      }
+      case BatchNormKind::kCalibrationBatch: {
+        CUNORM_RETURN_IF_ERROR(reduce(Statistics{}, statistics_args));
+        float* const batch = reinterpret_cast<float*>(ws + plan.batch_offset);
+        finalize_args.batch_mean = Global<float>(batch);
+        finalize_args.batch_m2 = Global<float>(batch + c);
+        return launcher.launch(finalize, kernels::batch_norm_finalize_statistics<P>, finalize_args);
+      }
+      case BatchNormKind::kInference: {
+        const kernels::BatchNormInferenceArgs<P> prep{c,
+                                                      call.eps,
+                                                      Global<const float>(call.running_mean),
+                                                      Global<const float>(call.running_var),
+                                                      gamma,
+                                                      beta,
+                                                      false,
+                                                      Global<float>(coefficients)};
+        CUNORM_RETURN_IF_ERROR(launcher.launch(per_channel, kernels::batch_norm_inference_coefficients<P>, prep));
+        return map(std::integral_constant<BatchNormMap, BatchNormMap::kAffine>{},
+                   {x, {}, Global<const float>(coefficients), Global<T>(static_cast<T*>(call.out))});
+      }
+      case BatchNormKind::kBackward: {
+        CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, {x,
+                                                    dy,
+                                                    Global<const float>(call.saved_mean),
+                                                    Global<const float>(call.saved_invstd),
+                                                    {},
+                                                    {},
+                                                    Global<float>(partials)}));
+        const kernels::BatchNormGradientArgs<P> gradients{Global<const float>(partials),
+                                                          plan.chunks,
+                                                          c,
+                                                          count,
+                                                          Global<const float>(call.saved_mean),
+                                                          Global<const float>(call.saved_invstd),
+                                                          gamma,
+                                                          Global<P>(static_cast<P*>(call.dgamma)),
+                                                          Global<P>(static_cast<P*>(call.dbeta)),
+                                                          Global<float>(coefficients)};
+        CUNORM_RETURN_IF_ERROR(launcher.launch(finalize, kernels::batch_norm_finalize_gradients<P>, gradients));
+        return map(std::integral_constant<BatchNormMap, BatchNormMap::kBackward>{},
+                   {x, dy, Global<const float>(coefficients), Global<T>(static_cast<T*>(call.out))});
+      }
+      case BatchNormKind::kBackwardInference: {
+        const kernels::BatchNormInferenceArgs<P> prep{c,
+                                                      call.eps,
+                                                      Global<const float>(call.running_mean),
+                                                      Global<const float>(call.running_var),
+                                                      gamma,
+                                                      beta,
+                                                      true,
+                                                      Global<float>(coefficients)};
+        CUNORM_RETURN_IF_ERROR(launcher.launch(per_channel, kernels::batch_norm_inference_coefficients<P>, prep));
+        const Global<const float> mean(coefficients), invstd(coefficients + c), dx_scale(coefficients + 2 * c);
+        CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, {x, dy, mean, invstd, dx_scale, Global<T>(static_cast<T*>(call.out)),
+                                                    Global<float>(partials)}));
+        if (call.dgamma == nullptr && call.dbeta == nullptr) return Status::ok();
+        const kernels::BatchNormGradientArgs<P> gradients{Global<const float>(partials),
+                                                          plan.chunks,
+                                                          c,
+                                                          count,
+                                                          mean,
+                                                          invstd,
+                                                          gamma,
+                                                          Global<P>(static_cast<P*>(call.dgamma)),
+                                                          Global<P>(static_cast<P*>(call.dbeta)),
+                                                          {}};
+        return launcher.launch(finalize, kernels::batch_norm_finalize_gradients<P>, gradients);
+      }
+    }
+    return Status::internal("unknown BatchNorm call");
+  });
+}
+
+#define CUNORM_INSTANTIATE_BATCH_NORM(Launcher, T, P) \
+  template Status launch_batch_norm<Launcher, T, P>(Launcher&, const BatchNormCall&, const BatchNormPlan&, void*);
+
+}  // namespace cunorm

@@ -1,0 +1,313 @@
+// BatchNorm's passes over the tensor, for both layouts. Statistics are per channel over its
+// M = N*S values, so a pass is a reduction per channel (partial Welford states or gradient sums
+// written per chunk of the channel's values) or a per-element map with per-channel coefficients
+// (normalize, inference, input gradient). Every pass of one call walks the tensor with the same
+// tiling:
+//
+//   channels first (NCHW, [N][C][S]): blockIdx.y (looping) is the channel; blockIdx.x is a chunk
+//     = (a group of n, a tile of S); threads are blockDim.x lanes along S (contiguous: coalesced)
+//     by blockDim.y rows of n.
+//   channels last (NHWC, [N*S][C]): blockIdx.x is a tile of blockDim.x * VEC channels;
+//     blockIdx.y (looping) is a chunk of rows; threads are blockDim.x lanes along C by
+//     blockDim.y rows.
+//
+// The chunks are many enough that every pass launches at least two blocks per SM whenever the
+// tensor allows (host/batch_norm_plan.cpp); partials are merged per channel in chunk order by
+// batch_norm_finalize.cuh, so results do not depend on how blocks were scheduled.
+#pragma once
+
+#include <cstdint>
+
+#include "float_math.cuh"
+#include "global_memory.cuh"
+#include "numeric.cuh"
+#include "platform.cuh"
+#include "reduce.cuh"
+#include "welford.cuh"
+
+namespace cunorm::kernels {
+
+constexpr int kBatchNormThreads = 256;
+
+struct ChannelsFirstTiling {
+  int64_t n, c, s;         // sizes; s in elements
+  int64_t packs_per_tile;  // of VEC elements along S
+  int64_t tiles;           // tiles per plane
+  int64_t n_per_group;     // a multiple of blockDim.y
+  int64_t chunks;          // chunks per channel = groups * tiles
+};
+
+struct ChannelsLastTiling {
+  int64_t rows;  // N*S
+  int64_t c;
+  int64_t rows_per_chunk;  // a multiple of blockDim.y
+  int64_t chunks;
+};
+
+// What a reduction pass accumulates per channel.
+enum class BatchNormReduction {
+  kStatistics,  // Welford of x
+  kGradients,   // sum(dy), sum(dy * xhat) with xhat = (x - mean) * invstd; optionally dx = dy * dx_scale
+};
+
+template <class T>
+struct BatchNormReduceArgs {
+  Global<const T> x;
+  Global<const T> dy;        // gradients only
+  Global<const float> mean;  // gradients: per channel, the statistics xhat is formed with
+  Global<const float> invstd;
+  Global<const float> dx_scale;  // with dx: per channel
+  Global<T> dx;                  // gradients, optional: the inference backward's dx = dy * dx_scale
+  Global<float> partials;        // [chunks][C] states
+};
+
+template <BatchNormReduction kMode>
+struct BatchNormReducer;
+template <>
+struct BatchNormReducer<BatchNormReduction::kStatistics> {
+  using Reducer = WelfordReducer;
+};
+template <>
+struct BatchNormReducer<BatchNormReduction::kGradients> {
+  using Reducer = SumReducer<2>;
+};
+
+// Per-element maps. Coefficients are [k][C] floats prepared per channel.
+enum class BatchNormMap {
+  kAffine,     // y = x * coef0 + coef1                        (inference: one FMA)
+  kNormalize,  // y = (x - coef0) * coef1 + coef2              (training)
+  kBackward,   // dx = coef0 * (dy - coef1 - coef2 * (x - coef3))  (training backward)
+};
+
+template <class T>
+struct BatchNormMapArgs {
+  Global<const T> x;
+  Global<const T> dy;  // backward only
+  Global<const float> coefficients;
+  Global<T> out;
+};
+
+template <BatchNormMap kMap>
+CUNORM_DEVICE float batch_norm_map(float x, float dy, const float (&k)[4]) {
+  if constexpr (kMap == BatchNormMap::kAffine) {
+    return x * k[0] + k[1];
+  } else if constexpr (kMap == BatchNormMap::kNormalize) {
+    return (x - k[0]) * k[1] + k[2];
+  } else {
+    return k[0] * (dy - k[1] - k[2] * (x - k[3]));
+  }
+}
+
+template <BatchNormMap kMap>
+constexpr int kMapCoefficients = kMap == BatchNormMap::kAffine      ? 2
+                                 : kMap == BatchNormMap::kNormalize ? 3
+                                                                    : 4;
+
+template <int kCount>
+CUNORM_DEVICE void load_coefficients(Global<const float> coefficients, int64_t channels, int64_t c, float (&k)[4]) {
+  CUNORM_UNROLL
+  for (int i = 0; i < 4; ++i) k[i] = i < kCount ? load_one(coefficients, i * channels + c) : 0.0f;
+}
+
+// One element's contribution to a thread's reduction state. Statistics run Welford on x minus
+// the thread's first value (`shift`), so that a channel whose mean is large against its spread
+// keeps float32's precision in the deviations; unshift() adds it back before states merge.
+template <BatchNormReduction kMode, class State>
+CUNORM_DEVICE void accumulate(State& s, float& shift, float x, float dy, float mean, float invstd) {
+  if constexpr (kMode == BatchNormReduction::kStatistics) {
+    if (s.count == 0.0f) shift = x;
+    const float v = x - shift;
+    s.count += 1.0f;
+    const float delta = v - s.mean;
+    s.mean += divide_by_count(delta, s.count);
+    s.m2 += delta * (v - s.mean);
+  } else {
+    s.v[0] += dy;
+    s.v[1] += dy * ((x - mean) * invstd);
+  }
+}
+
+template <BatchNormReduction kMode, class State>
+CUNORM_DEVICE void unshift(State& s, float shift) {
+  if constexpr (kMode == BatchNormReduction::kStatistics) {
+    if (s.count > 0.0f) s.mean += shift;
+  }
+}
+
+// ---- channels first ------------------------------------------------------------------------
+
+// The element range of a chunk of a channel: n in [n0, n1), packs of S in [p0, p1).
+struct ChannelsFirstChunk {
+  int64_t n0, n1, p0, p1;
+};
+
+template <int VEC>
+CUNORM_DEVICE ChannelsFirstChunk channels_first_chunk(const ChannelsFirstTiling& t, int64_t chunk) {
+  const int64_t group = chunk / t.tiles, tile = chunk - group * t.tiles;
+  const int64_t packs = t.s / VEC;
+  ChannelsFirstChunk r;
+  r.n0 = group * t.n_per_group;
+  r.n1 = r.n0 + t.n_per_group < t.n ? r.n0 + t.n_per_group : t.n;
+  r.p0 = tile * t.packs_per_tile;
+  r.p1 = r.p0 + t.packs_per_tile < packs ? r.p0 + t.packs_per_tile : packs;
+  return r;
+}
+
+template <BatchNormReduction kMode, class T, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
+    batch_norm_reduce_channels_first(BatchNormReduceArgs<T> a, ChannelsFirstTiling t) {
+  using Reducer = typename BatchNormReducer<kMode>::Reducer;
+  using Reduce = BlockAllReduce<Reducer>;
+  CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
+  const ChannelsFirstChunk chunk = channels_first_chunk<VEC>(t, static_cast<int64_t>(blockIdx.x));
+  const int tid = static_cast<int>(threadIdx.y * blockDim.x + threadIdx.x);
+  for (int64_t c = blockIdx.y; c < t.c; c += gridDim.y) {
+    float mean = 0.0f, invstd = 0.0f, dx_scale = 0.0f;
+    if constexpr (kMode == BatchNormReduction::kGradients) {
+      mean = load_one(a.mean, c);
+      invstd = load_one(a.invstd, c);
+      if (!a.dx.is_null()) dx_scale = load_one(a.dx_scale, c);
+    }
+    typename Reducer::State s = Reducer::empty();
+    float shift = 0.0f;
+    for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
+      const int64_t plane = (n * t.c + c) * t.s;
+      for (int64_t p = chunk.p0 + threadIdx.x; p < chunk.p1; p += blockDim.x) {
+        const Pack<T, VEC> x = load<VEC>(a.x, plane + p * VEC);
+        Pack<T, VEC> dy{};
+        if constexpr (kMode == BatchNormReduction::kGradients) dy = load<VEC>(a.dy, plane + p * VEC);
+        Pack<T, VEC> dx;
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) {
+          const float d = kMode == BatchNormReduction::kGradients ? to_float(dy.elements[e]) : 0.0f;
+          accumulate<kMode>(s, shift, to_float(x.elements[e]), d, mean, invstd);
+          dx.elements[e] = from_float<T>(d * dx_scale);
+        }
+        if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) store<VEC>(a.dx, plane + p * VEC, dx);
+      }
+    }
+    unshift<kMode>(s, shift);
+    s = Reduce(reduce_storage).all_reduce(s);
+    if (tid == 0) store_state(a.partials, static_cast<int64_t>(blockIdx.x) * t.c + c, s);
+  }
+}
+
+template <BatchNormMap kMap, class T, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
+    batch_norm_map_channels_first(BatchNormMapArgs<T> a, ChannelsFirstTiling t) {
+  const ChannelsFirstChunk chunk = channels_first_chunk<VEC>(t, static_cast<int64_t>(blockIdx.x));
+  for (int64_t c = blockIdx.y; c < t.c; c += gridDim.y) {
+    float k[4];
+    load_coefficients<kMapCoefficients<kMap>>(a.coefficients, t.c, c, k);
+    for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
+      const int64_t plane = (n * t.c + c) * t.s;
+      for (int64_t p = chunk.p0 + threadIdx.x; p < chunk.p1; p += blockDim.x) {
+        const Pack<T, VEC> x = load<VEC>(a.x, plane + p * VEC);
+        Pack<T, VEC> dy{};
+        if constexpr (kMap == BatchNormMap::kBackward) dy = load<VEC>(a.dy, plane + p * VEC);
+        Pack<T, VEC> out;
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) {
+          out.elements[e] = from_float<T>(batch_norm_map<kMap>(to_float(x.elements[e]), to_float(dy.elements[e]), k));
+        }
+        store<VEC>(a.out, plane + p * VEC, out);
+      }
+    }
+  }
+}
+
+// ---- channels last -------------------------------------------------------------------------
+
+// Each thread owns VEC consecutive channels (the same for every row it visits); the partial of a
+// chunk is the fixed-order tree over the block's rows of threads, through shared memory.
+template <BatchNormReduction kMode, class T, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
+    batch_norm_reduce_channels_last(BatchNormReduceArgs<T> a, ChannelsLastTiling t) {
+  using Reducer = typename BatchNormReducer<kMode>::Reducer;
+  using State = typename Reducer::State;
+  using Tree = State[kBatchNormThreads][VEC];
+  CUNORM_SHARED(Tree, tree);
+  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC;
+  const bool active = c0 < t.c;
+  float mean[VEC] = {}, invstd[VEC] = {}, dx_scale[VEC] = {};
+  if constexpr (kMode == BatchNormReduction::kGradients) {
+    if (active) {
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        mean[e] = load_one(a.mean, c0 + e);
+        invstd[e] = load_one(a.invstd, c0 + e);
+        if (!a.dx.is_null()) dx_scale[e] = load_one(a.dx_scale, c0 + e);
+      }
+    }
+  }
+  const int slot = static_cast<int>(threadIdx.y * blockDim.x + threadIdx.x);
+  for (int64_t chunk = blockIdx.y; chunk < t.chunks; chunk += gridDim.y) {
+    State s[VEC];
+    float shift[VEC] = {};
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) s[e] = Reducer::empty();
+    const int64_t r1 = (chunk + 1) * t.rows_per_chunk < t.rows ? (chunk + 1) * t.rows_per_chunk : t.rows;
+    if (active) {
+      for (int64_t r = chunk * t.rows_per_chunk + threadIdx.y; r < r1; r += blockDim.y) {
+        const Pack<T, VEC> x = load<VEC>(a.x, r * t.c + c0);
+        Pack<T, VEC> dy{};
+        if constexpr (kMode == BatchNormReduction::kGradients) dy = load<VEC>(a.dy, r * t.c + c0);
+        Pack<T, VEC> dx;
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) {
+          const float d = kMode == BatchNormReduction::kGradients ? to_float(dy.elements[e]) : 0.0f;
+          accumulate<kMode>(s[e], shift[e], to_float(x.elements[e]), d, mean[e], invstd[e]);
+          dx.elements[e] = from_float<T>(d * dx_scale[e]);
+        }
+        if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) store<VEC>(a.dx, r * t.c + c0, dx);
+      }
+    }
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) unshift<kMode>(s[e], shift[e]);
+    // Rows of threads merge pairwise, the lower row's state first.
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) tree[slot][e] = s[e];
+    __syncthreads();
+    for (unsigned half = blockDim.y / 2; half > 0; half /= 2) {
+      if (threadIdx.y < half) {
+        const int upper = static_cast<int>((threadIdx.y + half) * blockDim.x + threadIdx.x);
+        CUNORM_UNROLL
+        for (int e = 0; e < VEC; ++e) tree[slot][e] = Reducer::merge(tree[slot][e], tree[upper][e]);
+      }
+      __syncthreads();
+    }
+    if (threadIdx.y == 0 && active) {
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        if (c0 + e < t.c) store_state(a.partials, chunk * t.c + c0 + e, tree[slot][e]);
+      }
+    }
+    __syncthreads();  // the tree is reused by the next chunk
+  }
+}
+
+template <BatchNormMap kMap, class T, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
+    batch_norm_map_channels_last(BatchNormMapArgs<T> a, ChannelsLastTiling t) {
+  const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC;
+  if (c0 >= t.c) return;  // no barrier below: idle channel lanes may leave
+  float k[VEC][4];
+  CUNORM_UNROLL
+  for (int e = 0; e < VEC; ++e) load_coefficients<kMapCoefficients<kMap>>(a.coefficients, t.c, c0 + e, k[e]);
+  for (int64_t chunk = blockIdx.y; chunk < t.chunks; chunk += gridDim.y) {
+    const int64_t r1 = (chunk + 1) * t.rows_per_chunk < t.rows ? (chunk + 1) * t.rows_per_chunk : t.rows;
+    for (int64_t r = chunk * t.rows_per_chunk + threadIdx.y; r < r1; r += blockDim.y) {
+      const Pack<T, VEC> x = load<VEC>(a.x, r * t.c + c0);
+      Pack<T, VEC> dy{};
+      if constexpr (kMap == BatchNormMap::kBackward) dy = load<VEC>(a.dy, r * t.c + c0);
+      Pack<T, VEC> out;
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        out.elements[e] = from_float<T>(batch_norm_map<kMap>(to_float(x.elements[e]), to_float(dy.elements[e]), k[e]));
+      }
+      store<VEC>(a.out, r * t.c + c0, out);
+    }
+  }
+}
+
+}  // namespace cunorm::kernels
