@@ -246,8 +246,8 @@ TEST_P(BatchNormEdge, SingleValueAndEmptyBatches) {
   EXPECT_TRUE(d_rm.download().bitwise_equal(x));
 }
 
-// The passes request x once per statistics pass and y once: at most 3S per element forward and
-// 5S backward (plus per-channel terms); inference exactly 2S.
+// The passes request x once per statistics pass and y once: 3S per element forward and 5S
+// backward (plus per-channel terms), inference exactly 2S; vector paths coalesce.
 TEST(BatchNormTraffic, BytesPerElementStayWithinTheirBounds) {
   cunormHandle_t handle = nullptr;
   ASSERT_EQ(cunormCreate(&handle, CUNORM_BACKEND_SIMT), CUNORM_STATUS_SUCCESS);
@@ -279,6 +279,17 @@ TEST(BatchNormTraffic, BytesPerElementStayWithinTheirBounds) {
       recorder.clear();
       bn.backward_inference(handle, running, true, true);
       EXPECT_EQ(sum("x", false) + sum("dy", false) + sum("dx", true), 3 * tensor) << bn.label();
+      // Every pass of the vector path coalesces: at least 90% of each sector it touches is used.
+      recorder.clear();
+      bn.training(handle, 0.1f, CUNORM_RUNNING_VAR_UNBIASED, &running);
+      for (const simt::LaunchRecord& r : recorder.records()) {
+        if (r.name.find(" vec=1 ") != std::string::npos) continue;
+        for (const simt::BufferTraffic& t : r.buffers) {
+          if (t.name == "x" || t.name == "y") {  // the activations; per-channel terms are a few floats
+            EXPECT_GE(t.sector_efficiency(), 0.9) << r.name << " " << t.name;
+          }
+        }
+      }
     }
   }
   EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);

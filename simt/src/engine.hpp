@@ -13,6 +13,7 @@
 
 #include "fault_text.hpp"
 #include "fiber_stack.hpp"
+#include "sector_log.hpp"
 #include "simt/device.hpp"
 #include "simt/launch.hpp"
 
@@ -87,6 +88,7 @@ struct Block {
   std::size_t static_bytes = 0;
   std::vector<StaticSharedAllocation> static_allocations;
   std::vector<std::size_t> redzones;  // offsets of the kSharedRedzone-byte guards
+  SectorLog sectors;                  // while a TrafficWatch is active
 };
 
 struct LaunchState {

@@ -213,7 +213,11 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   state.closure = closure;
   if (tls_watch != nullptr) {
     state.watched = tls_watch->buffers();
-    for (const TrafficWatch::Buffer& b : state.watched) state.traffic.push_back(BufferTraffic{b.name, 0, 0});
+    for (const TrafficWatch::Buffer& b : state.watched) {
+      BufferTraffic t;
+      t.name = b.name;
+      state.traffic.push_back(t);
+    }
   }
   state.dynamic_shared_limit = state.target->shared_per_block;
   {

@@ -191,6 +191,9 @@ void Worker::publish_traffic() {
   for (std::size_t i = 0; i < traffic_.size(); ++i) {
     launch_.traffic[i].bytes_read += traffic_[i].bytes_read;
     launch_.traffic[i].bytes_written += traffic_[i].bytes_written;
+    launch_.traffic[i].requests += traffic_[i].requests;
+    launch_.traffic[i].sectors += traffic_[i].sectors;
+    launch_.traffic[i].request_bytes += traffic_[i].request_bytes;
   }
 }
 
@@ -243,6 +246,7 @@ bool Worker::prepare_blocks(std::uint64_t first, std::uint64_t count) {
     std::memset(block.shared, 0xff, config.dynamic_shared_bytes);  // NaN in every float type
     add_redzone(block, config.dynamic_shared_bytes);
     block.warps.resize((threads + 31) / 32);
+    if (!launch_.watched.empty()) block.sectors.reset((threads + 31) / 32);
     for (Warp& warp : block.warps) warp.pending.reserve(32);
     for (unsigned t = 0; t < threads; ++t) {
       Fiber& fiber = *fibers_[b * threads + t];
@@ -326,6 +330,9 @@ void Worker::run_resident(std::uint64_t first, std::uint64_t count) {
     }
   }
   if (!launch_.failed.load(std::memory_order_relaxed)) check_redzones(count);
+  if (!launch_.watched.empty()) {
+    for (std::uint64_t b = 0; b < count; ++b) blocks_[b]->sectors.flush(traffic_);
+  }
   std::lock_guard<std::mutex> lock(launch_.mutex);
   for (std::uint64_t b = 0; b < count; ++b) {
     launch_.static_shared_bytes = std::max(launch_.static_shared_bytes, blocks_[b]->static_bytes);
@@ -569,6 +576,7 @@ void Worker::global_access(const void* address, std::size_t bytes, std::size_t a
     const char* begin = static_cast<const char*>(launch_.watched[i].begin);
     if (at >= begin && at < begin + launch_.watched[i].bytes) {
       (write ? traffic_[i].bytes_written : traffic_[i].bytes_read) += bytes;
+      current_->block->sectors.record(current_->warp, current_->lane, loc, address, bytes, static_cast<int>(i));
       break;
     }
   }

@@ -227,17 +227,21 @@ void read_two_buffers(const float* a, const float* b, float* out) {
   simt::detail::global_access(out + i, sizeof(float), sizeof(float), true, simt::SourceLocation::here());
 }
 
+// Lane i reads 4 bytes every 32: each lane touches a sector of its own.
+void strided_read(const float* a) {
+  simt::detail::global_access(a + 8 * threadIdx.x, sizeof(float), sizeof(float), false, simt::SourceLocation::here());
+}
+
 // Traffic is attributed to the watched buffer that contains each access.
 TEST(Execution, TrafficIsCountedPerWatchedBuffer) {
-  std::vector<float> a(64), b(128), out(64);
+  alignas(64) float a[64] = {}, b[128] = {}, out[64] = {};
   simt::LaunchRecorder recorder;
-  simt::TrafficWatch watch({{"a", a.data(), a.size() * 4}, {"b", b.data(), b.size() * 4}, {"out", out.data(), 256}});
+  simt::TrafficWatch watch({{"a", a, sizeof a}, {"b", b, sizeof b}, {"out", out, sizeof out}});
   simt::LaunchConfig config;
   config.grid = dim3(1);
   config.block = dim3(64);
-  ASSERT_TRUE(simt::launch(config, read_two_buffers, static_cast<const float*>(a.data()),
-                           static_cast<const float*>(b.data()), out.data())
-                  .ok);
+  ASSERT_TRUE(
+      simt::launch(config, read_two_buffers, static_cast<const float*>(a), static_cast<const float*>(b), out).ok);
   const simt::LaunchRecord& r = recorder.records().at(0);
   ASSERT_EQ(r.buffers.size(), 3u);
   EXPECT_EQ(r.buffers[0].bytes_read, 256u);
@@ -246,6 +250,18 @@ TEST(Execution, TrafficIsCountedPerWatchedBuffer) {
   EXPECT_EQ(r.buffers[2].bytes_written, 256u);
   EXPECT_EQ(r.bytes_read, 768u);
   EXPECT_EQ(r.bytes_written, 256u);
+  // Two warps of contiguous accesses: one request per warp and site, every sector full.
+  EXPECT_EQ(r.buffers[0].requests, 2u);
+  EXPECT_EQ(r.buffers[0].sectors, 8u);
+  EXPECT_EQ(r.buffers[1].sectors, 16u);
+  EXPECT_DOUBLE_EQ(r.buffers[1].sector_efficiency(), 1.0);
+  alignas(64) float sparse[8 * 64] = {};
+  simt::TrafficWatch strided({{"sparse", sparse, sizeof sparse}});
+  ASSERT_TRUE(simt::launch(config, strided_read, static_cast<const float*>(sparse)).ok);
+  const simt::BufferTraffic& t = recorder.records().at(1).buffers.at(0);
+  EXPECT_EQ(t.requests, 2u);
+  EXPECT_EQ(t.sectors, 64u);
+  EXPECT_DOUBLE_EQ(t.sector_efficiency(), 0.125);
 }
 
 }  // namespace

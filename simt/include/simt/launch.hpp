@@ -70,11 +70,19 @@ struct LaunchResult {
   std::uint64_t bytes_written = 0;
 };
 
-// Bytes a launch moved through the checked accessors within one watched buffer.
+// What a launch moved through the checked accessors within one watched buffer: bytes read and
+// written, and the warp-wide requests they formed, in 32-byte sectors (coalescing: a request's
+// sector efficiency is its bytes over 32 x its sectors).
 struct BufferTraffic {
   std::string name;
   std::uint64_t bytes_read = 0;
   std::uint64_t bytes_written = 0;
+  std::uint64_t requests = 0;
+  std::uint64_t sectors = 0;
+  std::uint64_t request_bytes = 0;
+  double sector_efficiency() const {
+    return sectors == 0 ? 1.0 : static_cast<double>(request_bytes) / (32.0 * static_cast<double>(sectors));
+  }
 };
 
 struct LaunchRecord {
