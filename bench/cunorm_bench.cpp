@@ -368,6 +368,22 @@ void run_row_ops() {
 
 }  // namespace
 
+// The static kernel report the build wrote (tools/static_report.py): its summary lines, and where
+// the full table is. Builds without the CUDA backend have none.
+void print_static_report() {
+  std::FILE* report = std::fopen(CUNORM_STATIC_REPORT, "r");
+  if (report == nullptr) {
+    std::printf("\nNo static kernel report at %s (a build with the CUDA backend writes it).\n", CUNORM_STATIC_REPORT);
+    return;
+  }
+  std::printf("\nStatic kernel report (%s):\n", CUNORM_STATIC_REPORT);
+  char line[4096];
+  while (std::fgets(line, sizeof line, report) != nullptr && line[0] != '|') {
+    if (line[0] != '#' && line[0] != '\n') std::printf("  %s", line);
+  }
+  std::fclose(report);
+}
+
 int main() {
   check(cunormCreate(&handle, CUNORM_BACKEND_AUTO), "cunormCreate");
   cunormBackend_t backend = CUNORM_BACKEND_AUTO;
@@ -399,6 +415,7 @@ int main() {
         "and partial parameter gradients, which a GPU serves mostly from L2.\n");
   }
   run_row_ops();
+  if (!on_gpu) print_static_report();
   if (stream != nullptr) check(cudaStreamDestroy(stream), "cudaStreamDestroy");
   check(cunormDestroy(handle), "cunormDestroy");
   std::printf("\nAll ops validated.\n");

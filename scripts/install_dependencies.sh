@@ -11,6 +11,9 @@ if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+# cuobjdump, which the static kernel report (tools/static_report.py) reads the CUDA objects with,
+# is not part of the toolkit on these machines: PyPI ships it (with nvdisasm, which it runs).
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "nvidia-cuda-cuobjdump>=13,<14" "nvidia-cuda-nvdisasm>=13,<14"
 if ! command -v nvcc >/dev/null && [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "nvcc not found: cunorm needs the CUDA toolkit (13.x) at /usr/local/cuda" >&2
   exit 1

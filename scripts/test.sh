@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds cunorm with its tests (the CUDA kernels for every default architecture) and runs every
 # test with ctest. CUDA-backend cases are skipped, with the reason, when no GPU is usable.
+# CUNORM_CMAKE_OPTIONS in the environment adds cmake options (space-separated), e.g.
+# -DCUNORM_BUILD_ORACLE_TESTS=ON for the ATen and ONNX oracle suites (their packages installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_dependencies.sh
-scripts/configure.sh build -DCUNORM_BUILD_TESTS=ON
+read -r -a extra_options <<< "${CUNORM_CMAKE_OPTIONS:-}"
+scripts/configure.sh build -DCUNORM_BUILD_TESTS=ON "${extra_options[@]}"
 cmake --build build -j"$(nproc)"
 ctest --test-dir build --output-on-failure -j"$(nproc)"

@@ -4,7 +4,8 @@
 //
 //   LayerNorm forward, backward   at::native_layer_norm, at::native_layer_norm_backward
 //   RMSNorm forward, backward     composed from ATen ops, differentiated by ATen's autograd
-//   BatchNorm training forward    at::native_batch_norm(training), running statistics included
+//   BatchNorm training forward    at::native_batch_norm(training), running statistics included;
+//                                 the biased running variance (ONNX's, Keras') from at::var
 //   BatchNorm inference forward   at::native_batch_norm(eval)
 //   BatchNorm backward, both      at::native_batch_norm_backward(train and eval)
 //   calibration                   at::mean and at::var (unbiased) over the concatenated batches
@@ -23,7 +24,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -56,6 +56,7 @@ enum class Op {
   kRmsNormForward,
   kRmsNormBackward,
   kBatchNormForwardTraining,
+  kBatchNormForwardTrainingBiased,
   kBatchNormForwardInference,
   kBatchNormBackward,
   kBatchNormBackwardInference,
@@ -69,6 +70,7 @@ const char* op_name(Op op) {
     case Op::kRmsNormForward: return "cunormRMSNormForward";
     case Op::kRmsNormBackward: return "cunormRMSNormBackward";
     case Op::kBatchNormForwardTraining: return "cunormBatchNormForwardTraining";
+    case Op::kBatchNormForwardTrainingBiased: return "cunormBatchNormForwardTrainingEx BIASED";
     case Op::kBatchNormForwardInference: return "cunormBatchNormForwardInference";
     case Op::kBatchNormBackward: return "cunormBatchNormBackward";
     case Op::kBatchNormBackwardInference: return "cunormBatchNormBackwardInference";
@@ -108,7 +110,8 @@ class OpCheck {
   // per element) is a float32 summation bound added to the tolerance.
   void expect(const char* output, const HostArray& actual, const at::Tensor& expected, const Tolerance& tolerance,
               const at::Tensor& slack = at::Tensor()) {
-    expect_values(output, actual.count(), [&](std::size_t i) { return actual.get(i); }, expected, tolerance, slack);
+    expect_values(
+        output, actual.count(), [&](std::size_t i) { return actual.get(i); }, expected, tolerance, slack);
   }
   void expect(const char* output, const std::vector<float>& actual, const at::Tensor& expected,
               const Tolerance& tolerance) {
@@ -156,12 +159,15 @@ at::Tensor doubles(std::vector<double> values) {
   return at::from_blob(values.data(), {static_cast<int64_t>(values.size())}, at::kDouble).clone();
 }
 at::Tensor doubles(const HostArray& array) { return doubles(array.to_doubles()); }
-at::Tensor doubles(const std::vector<float>& values) { return doubles(std::vector<double>(values.begin(), values.end())); }
+at::Tensor doubles(const std::vector<float>& values) {
+  return doubles(std::vector<double>(values.begin(), values.end()));
+}
 
 // A BatchNorm buffer of the layout as ATen's (N, C, S), and back.
 at::Tensor to_ncs(const HostArray& array, cunormLayout_t layout, int64_t n, int64_t c, int64_t s) {
   const at::Tensor flat = doubles(array);
-  return layout == CUNORM_LAYOUT_NCHW ? flat.reshape({n, c, s}) : flat.reshape({n, s, c}).permute({0, 2, 1}).contiguous();
+  return layout == CUNORM_LAYOUT_NCHW ? flat.reshape({n, c, s})
+                                      : flat.reshape({n, s, c}).permute({0, 2, 1}).contiguous();
 }
 at::Tensor in_layout(const at::Tensor& ncs, cunormLayout_t layout) {
   return layout == CUNORM_LAYOUT_NCHW ? ncs.contiguous() : ncs.permute({0, 2, 1}).contiguous();
@@ -175,10 +181,15 @@ double batch_norm_summation_factor(int64_t m) {
 }
 double row_norm_summation_factor(int64_t rows) { return (static_cast<double>(rows) + 8.0) * std::ldexp(1.0, -23); }
 
+// The dimensions of (N, C, S) that BatchNorm reduces: per-channel sums.
+const int64_t kBatchAndSpatialDims[] = {0, 2};
+const at::IntArrayRef kBatchAndSpatial(kBatchAndSpatialDims);
+
 // ---- Seeded cases --------------------------------------------------------------------------------------
 
-// Every dtype pair and affine setting in turn; row lengths mostly on the warp-per-row path, some on
-// the block and segmented paths (forward above 1024, backward above 512).
+// Every dtype pair and affine setting in turn; row lengths mostly on the warp-per-row variants (up
+// to 1024 forward, 512 backward), the rest up to 9000 on the block and segment variants
+// (docs/row_norms.md), with few enough rows that those split rows into segments.
 struct RowShape {
   DtypePair dtypes;
   bool affine;
@@ -250,6 +261,8 @@ BatchShape batch_shape(int index) {
   return b;
 }
 
+// Every activation dtype (calibration takes no parameters) and layout in turn; 1 to 4 batches of 1
+// to 6 samples each.
 struct CalibrationShape {
   cunormLayout_t layout;
   cunormDataType_t dtype;
@@ -262,8 +275,9 @@ CalibrationShape calibration_shape(int index) {
   const uint64_t seed = 0x4d1e0000u + static_cast<uint64_t>(index);
   std::mt19937_64 rng(seed);
   auto between = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
-  CalibrationShape k{index / 5 % 2 == 0 ? CUNORM_LAYOUT_NCHW : CUNORM_LAYOUT_NHWC,
-                     kDtypePairs[index % 5].dtype,
+  const cunormDataType_t dtypes[] = {CUNORM_FLOAT32, CUNORM_FLOAT16, CUNORM_BFLOAT16};
+  CalibrationShape k{index / 3 % 2 == 0 ? CUNORM_LAYOUT_NCHW : CUNORM_LAYOUT_NHWC,
+                     dtypes[index % 3],
                      between(1, 16),
                      between(1, 60),
                      {},
@@ -303,7 +317,8 @@ TEST_P(LayerNormOracle, ForwardAndBackwardMatchATen) {
   const auto [backend, index] = GetParam();
   CUNORM_OPEN_BACKEND_OR_SKIP(backend);
   const RowShape shape = row_shape(Norm::kLayerNorm, index);
-  const RowNormCase problem(Norm::kLayerNorm, shape.dtypes, shape.rows, shape.cols, shape.affine, shape.eps, shape.seed);
+  const RowNormCase problem(Norm::kLayerNorm, shape.dtypes, shape.rows, shape.cols, shape.affine, shape.eps,
+                            shape.seed);
   const ForwardResult forward = problem.forward(handle_);
   const BackwardResult backward = problem.backward(handle_, forward, true, true);
 
@@ -318,8 +333,8 @@ TEST_P(LayerNormOracle, ForwardAndBackwardMatchATen) {
   fwd.expect("mean", forward.mean, mean, statistics_tolerance());
   fwd.expect("rstd", forward.rstd, rstd, statistics_tolerance());
 
-  // ATen computes dgamma and dbeta only for a given weight and bias; the library's for absent
-  // ones are those of gamma = 1, beta = 0.
+  // ATen's native_layer_norm_backward cannot form dgamma without a weight (it throws); the
+  // library's for an absent gamma and beta are those of gamma = 1, beta = 0.
   const at::Tensor weight = shape.affine ? gamma : at::ones({cols}, at::kDouble);
   const at::Tensor bias = shape.affine ? beta : at::zeros({cols}, at::kDouble);
   const auto [dx, dgamma, dbeta] =
@@ -380,8 +395,6 @@ TEST_P(BatchNormOracle, TrainingInferenceAndBothBackwardsMatchATen) {
   const at::Tensor x = to_ncs(problem.x, shape.layout, n, c, s), dy = to_ncs(problem.dy, shape.layout, n, c, s);
   const at::Tensor gamma = shape.affine ? doubles(problem.gamma) : at::Tensor();
   const at::Tensor beta = shape.affine ? doubles(problem.beta) : at::Tensor();
-  // ATen computes dgamma only for a given weight; the library's for an absent gamma is that of 1.
-  const at::Tensor weight = shape.affine ? gamma : at::ones({c}, at::kDouble);
   const at::Tensor running_mean = doubles(running.mean), running_var = doubles(running.var);
   const double factor = batch_norm_summation_factor(n * s);
   const auto per_channel = [&](const at::Tensor& v) { return v.reshape({1, c, 1}); };
@@ -397,13 +410,23 @@ TEST_P(BatchNormOracle, TrainingInferenceAndBothBackwardsMatchATen) {
   train.expect("running_mean", trained.running_mean, updated_mean, statistics_tolerance());
   train.expect("running_var", trained.running_var, updated_var, statistics_tolerance());
 
-  const auto [dx, dgamma, dbeta] = at::native_batch_norm_backward(dy, x, weight, at::Tensor(), at::Tensor(), save_mean,
+  // The same batch with CUNORM_RUNNING_VAR_BIASED. ATen has no such update; it is composed from the
+  // biased batch variance.
+  const TrainingResult biased = problem.training(handle_, shape.momentum, CUNORM_RUNNING_VAR_BIASED, &running);
+  OpCheck train_biased(backend, Op::kBatchNormForwardTrainingBiased, dtypes);
+  train_biased.expect("y", biased.y, in_layout(y, shape.layout), activations);
+  train_biased.expect("running_mean", biased.running_mean, updated_mean, statistics_tolerance());
+  train_biased.expect("running_var", biased.running_var,
+                      running_var * (1.0 - momentum) + x.var(kBatchAndSpatial, /*unbiased=*/false) * momentum,
+                      statistics_tolerance());
+
+  const auto [dx, dgamma, dbeta] = at::native_batch_norm_backward(dy, x, gamma, at::Tensor(), at::Tensor(), save_mean,
                                                                   save_invstd, true, eps, {true, true, true});
   const at::Tensor xhat = (x - per_channel(save_mean)) * per_channel(save_invstd);
   OpCheck backward(backend, Op::kBatchNormBackward, dtypes);
   backward.expect("dx", grads.dx, in_layout(dx, shape.layout), activations);
-  backward.expect("dgamma", grads.dgamma, dgamma, params, (dy * xhat).abs().sum({0, 2}) * factor);
-  backward.expect("dbeta", grads.dbeta, dbeta, params, dy.abs().sum({0, 2}) * factor);
+  backward.expect("dgamma", grads.dgamma, dgamma, params, (dy * xhat).abs().sum(kBatchAndSpatial) * factor);
+  backward.expect("dbeta", grads.dbeta, dbeta, params, dy.abs().sum(kBatchAndSpatial) * factor);
 
   const at::Tensor y_eval =
       std::get<0>(at::native_batch_norm(x, gamma, beta, running_mean, running_var, false, momentum, eps));
@@ -411,12 +434,13 @@ TEST_P(BatchNormOracle, TrainingInferenceAndBothBackwardsMatchATen) {
   inference.expect("y", inferred, in_layout(y_eval, shape.layout), activations);
 
   const auto [dx_eval, dgamma_eval, dbeta_eval] = at::native_batch_norm_backward(
-      dy, x, weight, running_mean, running_var, at::Tensor(), at::Tensor(), false, eps, {true, true, true});
+      dy, x, gamma, running_mean, running_var, at::Tensor(), at::Tensor(), false, eps, {true, true, true});
   const at::Tensor xhat_eval = (x - per_channel(running_mean)) * per_channel(at::rsqrt(running_var + eps));
   OpCheck frozen_check(backend, Op::kBatchNormBackwardInference, dtypes);
   frozen_check.expect("dx", frozen.dx, in_layout(dx_eval, shape.layout), activations);
-  frozen_check.expect("dgamma", frozen.dgamma, dgamma_eval, params, (dy * xhat_eval).abs().sum({0, 2}) * factor);
-  frozen_check.expect("dbeta", frozen.dbeta, dbeta_eval, params, dy.abs().sum({0, 2}) * factor);
+  frozen_check.expect("dgamma", frozen.dgamma, dgamma_eval, params,
+                      (dy * xhat_eval).abs().sum(kBatchAndSpatial) * factor);
+  frozen_check.expect("dbeta", frozen.dbeta, dbeta_eval, params, dy.abs().sum(kBatchAndSpatial) * factor);
   count_case();
 }
 
@@ -449,8 +473,8 @@ TEST_P(CalibrationOracle, PopulationStatisticsMatchATenOverConcatenatedBatches) 
 
   const at::Tensor all = at::cat(batches, 0);
   OpCheck check(backend, Op::kBatchNormCalibration, short_name(shape.dtype));
-  check.expect("running_mean", d_mean.download(), all.mean({0, 2}), statistics_tolerance());
-  check.expect("running_var", d_var.download(), all.var({0, 2}, /*unbiased=*/true), statistics_tolerance());
+  check.expect("running_mean", d_mean.download(), all.mean(kBatchAndSpatial), statistics_tolerance());
+  check.expect("running_var", d_var.download(), all.var(kBatchAndSpatial, /*unbiased=*/true), statistics_tolerance());
   count_case();
 }
 
@@ -459,54 +483,57 @@ TEST_P(CalibrationOracle, PopulationStatisticsMatchATenOverConcatenatedBatches) 
 const auto kBackends = ::testing::Values(CUNORM_BACKEND_SIMT, CUNORM_BACKEND_CUDA);
 
 std::string row_name(Norm norm, const ::testing::TestParamInfo<Param>& info) {
-  const auto [backend, index] = info.param;
-  const RowShape shape = row_shape(norm, index);
-  return std::string(backend_label(backend)) + "_" + std::to_string(index) + "_" + shape.dtypes.label() +
-         (shape.affine ? "_affine" : "_plain") + "_" + std::to_string(shape.rows) + "x" + std::to_string(shape.cols);
+  const RowShape shape = row_shape(norm, std::get<1>(info.param));
+  return std::string(backend_label(std::get<0>(info.param))) + "_" + std::to_string(std::get<1>(info.param)) + "_" +
+         shape.dtypes.label() + (shape.affine ? "_affine_" : "_plain_") + std::to_string(shape.rows) + "x" +
+         std::to_string(shape.cols);
+}
+std::string layer_norm_name(const ::testing::TestParamInfo<Param>& info) { return row_name(Norm::kLayerNorm, info); }
+std::string rms_norm_name(const ::testing::TestParamInfo<Param>& info) { return row_name(Norm::kRmsNorm, info); }
+std::string batch_norm_name(const ::testing::TestParamInfo<Param>& info) {
+  const BatchShape b = batch_shape(std::get<1>(info.param));
+  return std::string(backend_label(std::get<0>(info.param))) + "_" + std::to_string(std::get<1>(info.param)) + "_" +
+         (b.layout == CUNORM_LAYOUT_NCHW ? "NCHW_" : "NHWC_") + b.dtypes.label() + (b.affine ? "_affine_" : "_plain_") +
+         std::to_string(b.n) + "x" + std::to_string(b.c) + "x" + std::to_string(b.s);
+}
+std::string calibration_name(const ::testing::TestParamInfo<Param>& info) {
+  const CalibrationShape k = calibration_shape(std::get<1>(info.param));
+  return std::string(backend_label(std::get<0>(info.param))) + "_" + std::to_string(std::get<1>(info.param)) + "_" +
+         (k.layout == CUNORM_LAYOUT_NCHW ? "NCHW_" : "NHWC_") + short_name(k.dtype) + "_" +
+         std::to_string(k.batch_n.size()) + "_batches";
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeded, LayerNormOracle, ::testing::Combine(kBackends, ::testing::Range(0, kLayerNormCases)),
-                         [](const ::testing::TestParamInfo<Param>& info) { return row_name(Norm::kLayerNorm, info); });
+                         layer_norm_name);
 INSTANTIATE_TEST_SUITE_P(Seeded, RmsNormOracle, ::testing::Combine(kBackends, ::testing::Range(0, kRmsNormCases)),
-                         [](const ::testing::TestParamInfo<Param>& info) { return row_name(Norm::kRmsNorm, info); });
+                         rms_norm_name);
 INSTANTIATE_TEST_SUITE_P(Seeded, BatchNormOracle, ::testing::Combine(kBackends, ::testing::Range(0, kBatchNormCases)),
-                         [](const ::testing::TestParamInfo<Param>& info) {
-                           const auto [backend, index] = info.param;
-                           const BatchShape b = batch_shape(index);
-                           return std::string(backend_label(backend)) + "_" + std::to_string(index) + "_" +
-                                  (b.layout == CUNORM_LAYOUT_NCHW ? "NCHW_" : "NHWC_") + b.dtypes.label() +
-                                  (b.affine ? "_affine_" : "_plain_") + std::to_string(b.n) + "x" +
-                                  std::to_string(b.c) + "x" + std::to_string(b.s);
-                         });
+                         batch_norm_name);
 INSTANTIATE_TEST_SUITE_P(Seeded, CalibrationOracle,
-                         ::testing::Combine(kBackends, ::testing::Range(0, kCalibrationCases)),
-                         [](const ::testing::TestParamInfo<Param>& info) {
-                           const auto [backend, index] = info.param;
-                           const CalibrationShape k = calibration_shape(index);
-                           return std::string(backend_label(backend)) + "_" + std::to_string(index) + "_" +
-                                  (k.layout == CUNORM_LAYOUT_NCHW ? "NCHW_" : "NHWC_") + short_name(k.dtype) + "_" +
-                                  std::to_string(k.batch_n.size()) + "_batches";
-                         });
+                         ::testing::Combine(kBackends, ::testing::Range(0, kCalibrationCases)), calibration_name);
 
 // Prints, after every test, the worst error of each op and dtype pair on each backend that ran.
 class Summary : public ::testing::Environment {
  public:
   void TearDown() override {
-    std::printf("== ATen oracle: worst |cunorm - ATen float64| per op and dtype pair, and the worst error as a\n"
-                "== fraction of the allowed error (tolerance table + summation bound), each with its output\n");
-    std::printf("%-7s %-34s %-9s %6s %12s %-14s %10s %s\n", "backend", "op", "dtypes", "cases", "worst error", "(output)",
-                "of allowed", "(output)");
+    std::printf(
+        "== ATen oracle: worst |cunorm - ATen float64| per op and dtype pair, and the worst error as a\n"
+        "== fraction of the allowed error (tolerance table + summation bound), each with its output\n");
+    std::printf("%-7s %-40s %-9s %6s %12s %-14s %10s %s\n", "backend", "op", "dtypes", "cases", "worst error",
+                "(output)", "of allowed", "(output)");
     for (const auto& [key, worst] : worst_table()) {
       const auto& [backend, op, dtypes] = key;
-      std::printf("%-7s %-34s %-9s %6d %12.3e %-14s %10.4f %s\n", backend.c_str(), op_name(op), dtypes.c_str(),
+      std::printf("%-7s %-40s %-9s %6d %12.3e %-14s %10.4f %s\n", backend.c_str(), op_name(op), dtypes.c_str(),
                   worst.cases, worst.error, ("(" + worst.error_output + ")").c_str(), worst.fraction,
                   ("(" + worst.fraction_output + ")").c_str());
     }
-    const int total = kLayerNormCases + kRmsNormCases + kBatchNormCases + kCalibrationCases;
+    std::printf("== %d seeded cases per backend (%d LayerNorm, %d RMSNorm, %d BatchNorm, %d calibration)\n",
+                kLayerNormCases + kRmsNormCases + kBatchNormCases + kCalibrationCases, kLayerNormCases, kRmsNormCases,
+                kBatchNormCases, kCalibrationCases);
     for (const char* backend : {"SIMT", "CUDA"}) {
-      std::printf("== %s: %d of %d seeded cases ran (%d LayerNorm, %d RMSNorm, %d BatchNorm, %d calibration)%s\n",
-                  backend, cases_run()[backend], total, kLayerNormCases, kRmsNormCases, kBatchNormCases,
-                  kCalibrationCases, cases_run()[backend] == 0 ? ": skipped, the reason is in the test log" : "");
+      const int ran = cases_run()[backend];
+      std::printf("== %s: %d cases ran%s\n", backend, ran,
+                  ran == 0 ? " (every case skipped: the reason is in the test log)" : "");
     }
     std::printf("== end of ATen oracle summary\n");
   }
@@ -517,8 +544,6 @@ class Summary : public ::testing::Environment {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  // The tensors are small and ctest runs suites side by side: one ATen thread is enough.
-  at::set_num_threads(1);
   ::testing::AddGlobalTestEnvironment(new cunorm_test::Summary);
   return RUN_ALL_TESTS();
 }
