@@ -32,7 +32,10 @@ void global_access(const void* address, std::size_t bytes, std::size_t align, bo
   tls_worker->global_access(address, bytes, align, write, loc);
 }
 
-void memory_fence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+void memory_fence() {
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  tls_worker->thread_fence();
+}
 
 void trap(const char* what, SourceLocation loc) { tls_worker->fail(FaultText(what), loc); }
 

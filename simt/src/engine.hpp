@@ -58,6 +58,16 @@ struct Warp {
   Fiber* lanes[32] = {};
 };
 
+// A block's global stores between two of its publishing points (__threadfence(), a grid barrier),
+// numbered per launch; the write shadow (write_shadow.hpp) names the epoch of each word's last
+// store, so a load can tell whether another block wrote that word and has not published it yet.
+constexpr std::uint32_t kNoEpoch = 0xffffffffu;
+struct WriteEpoch {
+  std::uint64_t block = 0;  // linear id of the writing block
+  uint3 block_index{};
+  bool published = false;
+};
+
 struct StaticSharedAllocation {
   const void* key;
   std::size_t offset;
@@ -89,6 +99,10 @@ struct Block {
   std::vector<StaticSharedAllocation> static_allocations;
   std::vector<std::size_t> redzones;  // offsets of the kSharedRedzone-byte guards
   SectorLog sectors;                  // while a TrafficWatch is active
+  std::uint64_t linear = 0;           // blockIdx flattened, x fastest
+  // The launch's write epoch that this block's global stores go to until its next
+  // __threadfence() (or grid barrier); kNoEpoch before its first store after one.
+  std::uint32_t write_epoch = kNoEpoch;
 };
 
 struct LaunchState {
@@ -98,8 +112,10 @@ struct LaunchState {
   KernelEntry entry = nullptr;
   const void* closure = nullptr;
   std::size_t dynamic_shared_limit = 0;  // the kernel's opt-in, or the 48 KiB default
-  std::uint64_t total_blocks = 0;
+  std::uint64_t total_blocks = 0;  // blocks this launch runs: the grid, or the block window's part of it
+  std::uint64_t first_block = 0;   // linear id of the first block run (a block window's start)
   unsigned threads_per_block = 0;
+  std::uint32_t generation = 0;  // this launch's stamp in the write shadow
   std::atomic<std::uint64_t> next_block{0};
   std::atomic<bool> failed{false};
   std::mutex mutex;  // guards the fields below
@@ -109,9 +125,10 @@ struct LaunchState {
   std::size_t static_shared_bytes = 0;
   std::vector<TrafficWatch::Buffer> watched;  // read-only during the launch
   std::vector<BufferTraffic> traffic;         // per watched buffer, summed over workers
+  std::vector<WriteEpoch> write_epochs;        // indexed by the epoch numbers in the write shadow
 
   void record_error(const std::string& message);
-  // The linear id of the i-th block to run in this launch's order.
+  // The linear id of the i-th block to run in this launch's order (i < total_blocks).
   std::uint64_t block_at(std::uint64_t i) const;
 };
 
@@ -135,6 +152,7 @@ class Worker {
   void* static_shared(const void* key, std::size_t bytes, std::size_t align, SourceLocation loc);
   void* dynamic_shared();
   void global_access(const void* address, std::size_t bytes, std::size_t align, bool write, SourceLocation loc);
+  void thread_fence();
   [[noreturn]] void fail(const FaultText& what, SourceLocation loc);
   const Options& options() const { return launch_.options; }
 
@@ -156,6 +174,9 @@ class Worker {
   void add_redzone(Block& block, std::size_t offset);
   bool check_redzones(std::uint64_t count);
   void record_fault(const FaultText& what, const Fiber* fiber, SourceLocation loc);
+  void note_global_store(const void* address, std::size_t bytes);
+  void check_global_load(const void* address, std::size_t bytes, SourceLocation loc);
+  void publish_all_writes();
 
   LaunchState& launch_;
   std::vector<std::unique_ptr<Block>> blocks_;

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine.hpp"
+#include "write_shadow.hpp"
 
 namespace simt {
 namespace {
@@ -16,6 +17,7 @@ namespace {
 thread_local const Options* tls_options = nullptr;
 thread_local LaunchRecorder* tls_recorder = nullptr;
 thread_local TrafficWatch* tls_watch = nullptr;
+thread_local ScopedBlockWindow* tls_window = nullptr;
 
 std::mutex attribute_mutex;
 std::map<const void*, std::size_t>& dynamic_shared_opt_ins() {
@@ -165,6 +167,11 @@ TrafficWatch::TrafficWatch(std::vector<Buffer> buffers) : buffers_(std::move(buf
 TrafficWatch::~TrafficWatch() { tls_watch = previous_; }
 LaunchRecorder::~LaunchRecorder() { tls_recorder = previous_; }
 
+ScopedBlockWindow::ScopedBlockWindow(Selector select) : select_(std::move(select)), previous_(tls_window) {
+  tls_window = this;
+}
+ScopedBlockWindow::~ScopedBlockWindow() { tls_window = previous_; }
+
 bool set_max_dynamic_shared_memory(const void* kernel_id, std::size_t bytes, const Target* target, std::string* error) {
   const Target& t = target != nullptr ? *target : *find_target("sm_90");
   if (bytes > t.shared_per_block_optin) {
@@ -191,17 +198,17 @@ void LaunchState::record_error(const std::string& message) {
 
 std::uint64_t LaunchState::block_at(std::uint64_t i) const {
   switch (options.order) {
-    case Order::kForward: return i;
-    case Order::kReverse: return total_blocks - 1 - i;
+    case Order::kForward: return first_block + i;
+    case Order::kReverse: return first_block + total_blocks - 1 - i;
     case Order::kRandom: break;
   }
   int bits = 1;
   while (bits < 64 && (1ULL << bits) < total_blocks) ++bits;
   std::uint64_t x = i;
-  do {  // cycle-walk until the image lands inside the grid
+  do {  // cycle-walk until the image lands inside the range
     x = scramble(x, options.seed, bits);
   } while (x >= total_blocks);
-  return x;
+  return first_block + x;
 }
 
 LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, KernelEntry entry, const void* closure) {
@@ -227,12 +234,23 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
       state.dynamic_shared_limit = std::max(state.dynamic_shared_limit, it->second);
   }
   LaunchResult result;
-  const std::string refusal = launch_refusal(config, *state.target, state.dynamic_shared_limit);
+  std::string refusal = launch_refusal(config, *state.target, state.dynamic_shared_limit);
+  state.total_blocks = 1ULL * config.grid.x * config.grid.y * config.grid.z;
+  if (refusal.empty() && tls_window != nullptr) {
+    if (config.cooperative) {
+      refusal = "a block window cannot apply to a cooperative launch (its grid barrier needs every block)";
+    } else {
+      const BlockRange range = tls_window->range_for(config);
+      state.first_block = std::min(range.first, state.total_blocks);
+      state.total_blocks = std::min(range.count, state.total_blocks - state.first_block);
+    }
+  }
   if (!refusal.empty()) {
     result.ok = false;
     result.message = std::string(config.name) + ": launch refused: " + refusal;
+    state.total_blocks = 0;
   } else {
-    state.total_blocks = 1ULL * config.grid.x * config.grid.y * config.grid.z;
+    state.generation = next_shadow_generation();
     state.threads_per_block = config.block.x * config.block.y * config.block.z;
     if (config.cooperative) {
       Worker worker(state);
@@ -265,6 +283,7 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
     record.name = config.name;
     record.grid = config.grid;
     record.block = config.block;
+    record.blocks_run = state.total_blocks;
     record.dynamic_shared_bytes = config.dynamic_shared_bytes;
     record.static_shared_bytes = state.static_shared_bytes;
     record.cooperative = config.cooperative;

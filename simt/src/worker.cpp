@@ -16,6 +16,7 @@
 #include "engine.hpp"
 #include "fault_text.hpp"
 #include "sanitizer_hooks.hpp"
+#include "write_shadow.hpp"
 
 namespace simt::detail {
 
@@ -240,7 +241,8 @@ bool Worker::prepare_blocks(std::uint64_t first, std::uint64_t count) {
   for (std::uint64_t b = 0; b < count; ++b) {
     Block& block = *blocks_[b];
     block = Block{};
-    block.index = unflatten(launch_.block_at(first + b), config.grid);
+    block.linear = launch_.block_at(first + b);
+    block.index = unflatten(block.linear, config.grid);
     block.shared = arena_ + arena_per_block_ * b;
     unpoison_memory(block.shared, arena_per_block_);
     std::memset(block.shared, 0xff, config.dynamic_shared_bytes);  // NaN in every float type
@@ -443,6 +445,7 @@ void Worker::grid_barrier(SourceLocation loc) {
   }
   fiber->wait_loc = loc;
   if (++grid_arrived_ == grid_threads_) {
+    publish_all_writes();  // grid.sync() orders every thread's earlier writes before everyone's later ones
     for (Fiber* other : order_) {
       if (other->state == FiberState::kAtGridBarrier) other->state = FiberState::kRunnable;
     }
@@ -571,6 +574,11 @@ void Worker::global_access(const void* address, std::size_t bytes, std::size_t a
          loc);
   }
   (write ? bytes_written_ : bytes_read_) += bytes;
+  if (write) {
+    note_global_store(address, bytes);
+  } else {
+    check_global_load(address, bytes, loc);
+  }
   const char* at = static_cast<const char*>(address);
   for (std::size_t i = 0; i < launch_.watched.size(); ++i) {
     const char* begin = static_cast<const char*>(launch_.watched[i].begin);
@@ -580,6 +588,75 @@ void Worker::global_access(const void* address, std::size_t bytes, std::size_t a
       break;
     }
   }
+}
+
+}  // namespace simt::detail
+
+// ---- Publication of global writes ------------------------------------------------------------
+// What the engine models of CUDA's memory model across blocks: a block's global store becomes
+// visible to other blocks at the block's next __threadfence() (by any of its threads), at a grid
+// barrier, or at the kernel's end; a load by another block before that is reported. Stores
+// within a block need no fence (the block's own barriers order them, and races within a block
+// are the thread orders' and ThreadSanitizer's business).
+
+namespace simt::detail {
+
+void Worker::note_global_store(const void* address, std::size_t bytes) {
+  Block& block = *current_->block;
+  if (block.write_epoch == kNoEpoch) {
+    std::lock_guard<std::mutex> lock(launch_.mutex);
+    block.write_epoch = static_cast<std::uint32_t>(launch_.write_epochs.size());
+    launch_.write_epochs.push_back(WriteEpoch{block.linear, block.index, false});
+  }
+  const std::uint64_t stamp = shadow_value(launch_.generation, block.write_epoch);
+  const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(address) / kShadowWordBytes;
+  const std::uintptr_t last = (reinterpret_cast<std::uintptr_t>(address) + bytes - 1) / kShadowWordBytes;
+  for (std::uintptr_t word = first; word <= last; ++word) {
+    if (std::uint64_t* entry = shadow_entry(word, true)) __atomic_store_n(entry, stamp, __ATOMIC_RELAXED);
+  }
+}
+
+void Worker::check_global_load(const void* address, std::size_t bytes, SourceLocation loc) {
+  const Block& block = *current_->block;
+  const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(address) / kShadowWordBytes;
+  const std::uintptr_t last = (reinterpret_cast<std::uintptr_t>(address) + bytes - 1) / kShadowWordBytes;
+  for (std::uintptr_t word = first; word <= last; ++word) {
+    const std::uint64_t* entry = shadow_entry(word, false);
+    if (entry == nullptr) continue;
+    const std::uint64_t stamp = __atomic_load_n(entry, __ATOMIC_RELAXED);
+    if (stamp >> 32 != launch_.generation) continue;  // not stored to by this launch
+    const auto epoch = static_cast<std::uint32_t>(stamp);
+    if (epoch == block.write_epoch) continue;  // this block's own current stores
+    WriteEpoch writer;
+    {
+      std::lock_guard<std::mutex> lock(launch_.mutex);
+      writer = launch_.write_epochs[epoch];
+    }
+    if (writer.published || writer.block == block.linear) continue;
+    fail(FaultText() << "global load of a word that block " << Dim{writer.block_index}
+                     << " stored to and has not published: another block sees a store only after the writer's "
+                        "__threadfence() (or a grid barrier, or the kernel's end); load at "
+                     << Address{reinterpret_cast<const void*>(word * kShadowWordBytes)},
+         loc);
+  }
+}
+
+void Worker::thread_fence() {
+  Block& block = *current_->block;
+  if (block.write_epoch == kNoEpoch) return;
+  {
+    std::lock_guard<std::mutex> lock(launch_.mutex);
+    launch_.write_epochs[block.write_epoch].published = true;
+  }
+  block.write_epoch = kNoEpoch;
+}
+
+void Worker::publish_all_writes() {
+  {
+    std::lock_guard<std::mutex> lock(launch_.mutex);
+    for (WriteEpoch& epoch : launch_.write_epochs) epoch.published = true;
+  }
+  for (auto& block : blocks_) block->write_epoch = kNoEpoch;
 }
 
 }  // namespace simt::detail

@@ -47,6 +47,8 @@ int block_barrier(BlockBarrier kind, int predicate, SourceLocation loc);
 void* static_shared(const void* key, std::size_t bytes, std::size_t align, SourceLocation loc);
 void* dynamic_shared();
 void global_access(const void* address, std::size_t bytes, std::size_t align, bool write, SourceLocation loc);
+// __threadfence(): also publishes the calling block's global stores to other blocks (the engine
+// reports a load of another block's unpublished store).
 void memory_fence();
 [[noreturn]] void trap(const char* what, SourceLocation loc);
 
@@ -167,7 +169,8 @@ inline int __all_sync(unsigned mask, int predicate, ::simt::SourceLocation loc =
 
 // ---- Fences and atomics (blocks run on several OS threads: these are real atomics) -------------
 inline void __threadfence() { ::simt::detail::memory_fence(); }
-inline void __threadfence_block() { ::simt::detail::memory_fence(); }
+// Block scope: orders the block's accesses but publishes nothing to other blocks.
+inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __trap(::simt::SourceLocation loc = ::simt::SourceLocation::here()) {
   ::simt::detail::trap("__trap() called", loc);
 }

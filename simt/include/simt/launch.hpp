@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -89,6 +90,7 @@ struct LaunchRecord {
   std::string name;
   dim3 grid;
   dim3 block;
+  std::uint64_t blocks_run = 0;  // the grid's blocks, or those of the ScopedBlockWindow's range
   std::size_t dynamic_shared_bytes = 0;
   std::size_t static_shared_bytes = 0;  // the most any block allocated
   bool cooperative = false;
@@ -137,6 +139,33 @@ class TrafficWatch {
  private:
   std::vector<Buffer> buffers_;
   TrafficWatch* previous_;
+};
+
+// Blocks of a launch by linear id (blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z)):
+// [first, first + count).
+struct BlockRange {
+  std::uint64_t first = 0;
+  std::uint64_t count = 0;
+};
+
+// While it lives, launches from this host thread run only some of their blocks: those of the range
+// `select` returns for the launch (clipped to the grid; count 0 runs none), in the launch's order.
+// The others do not run at all, so whatever they would have written keeps its old contents. For
+// tests that check the blocks of a grid too large to run whole on a CPU (tensors of more than
+// 2^31 elements), the caller knowing which blocks touch the part it checks. A cooperative launch
+// under a window is refused: its grid barrier needs every block.
+class ScopedBlockWindow {
+ public:
+  using Selector = std::function<BlockRange(const LaunchConfig& launch)>;
+  explicit ScopedBlockWindow(Selector select);
+  ~ScopedBlockWindow();
+  ScopedBlockWindow(const ScopedBlockWindow&) = delete;
+  ScopedBlockWindow& operator=(const ScopedBlockWindow&) = delete;
+  BlockRange range_for(const LaunchConfig& launch) const { return select_(launch); }
+
+ private:
+  Selector select_;
+  ScopedBlockWindow* previous_;
 };
 
 // As cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes): a launch
