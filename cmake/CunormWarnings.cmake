@@ -7,10 +7,20 @@ target_compile_options(cunorm_warnings INTERFACE
   $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra,-Werror --Werror=all-warnings
                              -Xptxas=-warn-spills,-warn-lmem-usage --threads=2>)
 
-if(CUNORM_SANITIZE)
+# Sanitizers (CUNORM_SANITIZER, from CUNORM_SANITIZE in the top CMakeLists.txt) reach every target
+# through cunorm_warnings. ThreadSanitizer instruments everything but the SIMT engine itself: the
+# engine's scheduler state is shared by the fibers of one OS thread, which TSan would take for
+# threads racing; the engine instead tells TSan about fibers and barriers (sanitizer_hooks.hpp).
+if(CUNORM_SANITIZER STREQUAL "address")
   add_library(cunorm_sanitize INTERFACE)
   target_compile_options(cunorm_sanitize INTERFACE
     $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer>)
   target_link_options(cunorm_sanitize INTERFACE -fsanitize=address,undefined)
+  target_link_libraries(cunorm_warnings INTERFACE cunorm_sanitize)
+elseif(CUNORM_SANITIZER STREQUAL "thread")
+  add_library(cunorm_sanitize INTERFACE)
+  target_compile_options(cunorm_sanitize INTERFACE
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<NOT:$<BOOL:$<TARGET_PROPERTY:CUNORM_TSAN_UNINSTRUMENTED>>>>:-fsanitize=thread -fno-omit-frame-pointer>)
+  target_link_options(cunorm_sanitize INTERFACE -fsanitize=thread)
   target_link_libraries(cunorm_warnings INTERFACE cunorm_sanitize)
 endif()

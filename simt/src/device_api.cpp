@@ -6,34 +6,60 @@
 #include <mutex>
 
 #include "engine.hpp"
+#include "sanitizer_hooks.hpp"
 
 namespace simt {
+namespace detail {
+namespace {
 
-void grid_sync(SourceLocation loc) { detail::tls_worker->grid_barrier(loc); }
+// ThreadSanitizer builds: what the engine does on a fiber's behalf is no memory access of that
+// CUDA thread (the engine's state shared by the fibers of a worker, the NaN fill of shared
+// memory), but TSan's interceptors (memset, memmove in std::vector) would count it as one.
+struct EngineCall {
+  EngineCall() { tls_worker->engine_call_begin(); }
+  ~EngineCall() { tls_worker->engine_call_end(); }
+  EngineCall(const EngineCall&) = delete;
+  EngineCall& operator=(const EngineCall&) = delete;
+};
+
+}  // namespace
+}  // namespace detail
+
+void grid_sync(SourceLocation loc) {
+  detail::EngineCall call;
+  detail::tls_worker->grid_barrier(loc);
+}
 
 namespace detail {
 
 std::uint64_t warp_collective(Collective kind, unsigned mask, std::uint64_t value, int operand, int width,
                               SourceLocation loc) {
+  EngineCall call;
   return tls_worker->warp_collective(kind, mask, value, operand, width, loc);
 }
 
 int block_barrier(BlockBarrier kind, int predicate, SourceLocation loc) {
+  EngineCall call;
   return tls_worker->block_barrier(kind, predicate, loc);
 }
 
 void* static_shared(const void* key, std::size_t bytes, std::size_t align, SourceLocation loc) {
+  EngineCall call;
   return tls_worker->static_shared(key, bytes, align, loc);
 }
 
 void* dynamic_shared() { return tls_worker->dynamic_shared(); }
 
 void global_access(const void* address, std::size_t bytes, std::size_t align, bool write, SourceLocation loc) {
+  EngineCall call;
   tls_worker->global_access(address, bytes, align, write, loc);
 }
 
+void block_memory_fence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
 void memory_fence() {
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  EngineCall call;
   tls_worker->thread_fence();
 }
 

@@ -30,6 +30,9 @@ struct Fiber {
   ctx::fcontext_t resume_point = nullptr;
   FiberStack* stack = nullptr;
   void* fake_stack = nullptr;  // AddressSanitizer's record of this fiber's frames
+  void* tsan_fiber = nullptr;  // ThreadSanitizer's context for this fiber (TSan builds only)
+  bool starting = false;       // not resumed yet since it was set up for its CUDA thread
+  int engine_calls = 0;        // device API calls under way (TSan ignores this fiber's accesses in them)
   FiberState state = FiberState::kRunnable;
   Block* block = nullptr;
   unsigned linear = 0;  // thread index within the block
@@ -105,6 +108,21 @@ struct Block {
   std::uint32_t write_epoch = kNoEpoch;
 };
 
+// A lock for state that fibers share within a launch. Not a pthread mutex: ThreadSanitizer would
+// take its lock and unlock for a happens-before edge between the fibers using it, and hide the
+// kernels' races it is meant to find.
+class SpinLock {
+ public:
+  void lock() {
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+    }
+  }
+  void unlock() { locked_.store(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
 struct LaunchState {
   LaunchConfig config;
   const Target* target = nullptr;
@@ -125,6 +143,7 @@ struct LaunchState {
   std::size_t static_shared_bytes = 0;
   std::vector<TrafficWatch::Buffer> watched;  // read-only during the launch
   std::vector<BufferTraffic> traffic;         // per watched buffer, summed over workers
+  SpinLock epochs_lock;                        // guards write_epochs
   std::vector<WriteEpoch> write_epochs;        // indexed by the epoch numbers in the write shadow
 
   void record_error(const std::string& message);
@@ -153,6 +172,10 @@ class Worker {
   void* dynamic_shared();
   void global_access(const void* address, std::size_t bytes, std::size_t align, bool write, SourceLocation loc);
   void thread_fence();
+  // Brackets every device API call (device_api.cpp): what the engine does for the fiber is no
+  // memory access of its CUDA thread, for ThreadSanitizer.
+  void engine_call_begin();
+  void engine_call_end();
   [[noreturn]] void fail(const FaultText& what, SourceLocation loc);
   const Options& options() const { return launch_.options; }
 
@@ -177,6 +200,8 @@ class Worker {
   void note_global_store(const void* address, std::size_t bytes);
   void check_global_load(const void* address, std::size_t bytes, SourceLocation loc);
   void publish_all_writes();
+  void tsan_barrier_edges(Fiber* const* participants, std::size_t count);
+  void tsan_collect_blocks();
 
   LaunchState& launch_;
   std::vector<std::unique_ptr<Block>> blocks_;
@@ -187,6 +212,7 @@ class Worker {
   const void* scheduler_stack_bottom_ = nullptr;
   std::size_t scheduler_stack_size_ = 0;
   void* scheduler_fake_stack_ = nullptr;
+  void* tsan_scheduler_ = nullptr;  // ThreadSanitizer's context of this worker's OS thread
   unsigned char* arena_ = nullptr;
   std::size_t arena_bytes_ = 0;
   std::size_t arena_per_block_ = 0;

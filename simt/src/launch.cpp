@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine.hpp"
+#include "sanitizer_hooks.hpp"
 #include "write_shadow.hpp"
 
 namespace simt {
@@ -101,7 +102,9 @@ std::size_t max_cooperative_threads() {
       std::fclose(f);
     }
     // Two mappings per guarded stack, and room for everything else the process maps.
-    return maps > 16384 ? (maps - 8192) / 2 : std::size_t{4096};
+    const std::size_t fibers = maps > 16384 ? (maps - 8192) / 2 : std::size_t{4096};
+    // ThreadSanitizer keeps at most 8128 threads, fibers included: leave room for the workers'.
+    return detail::kThreadSanitizer ? std::min<std::size_t>(fibers, 4096) : fibers;
   }();
   return capacity;
 }
@@ -257,7 +260,9 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
       worker.run_grid();
     } else {
       const int hardware = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-      const int wanted = state.options.workers > 0 ? state.options.workers : std::min(hardware, 8);
+      // ThreadSanitizer's 8128 threads hold 4 workers' fibers of 1024-thread blocks, and more.
+      const int most = detail::kThreadSanitizer ? 4 : 8;
+      const int wanted = state.options.workers > 0 ? state.options.workers : std::min(hardware, most);
       const int workers =
           static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(wanted), state.total_blocks));
       std::vector<std::thread> threads;

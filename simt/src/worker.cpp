@@ -97,6 +97,8 @@ void fiber_main(ctx::transfer_t transfer) {
 void Worker::resume(Fiber* fiber) {
   current_ = fiber;
   tls_thread = &fiber->context;
+  tsan_switch(fiber->tsan_fiber, fiber->starting);  // a start follows the block's setup
+  fiber->starting = false;
   start_switch(&scheduler_fake_stack_, fiber->stack->usable, fiber->stack->usable_bytes);
   ctx::transfer_t back = ctx::jump_fcontext(fiber->resume_point, fiber);
   finish_switch(scheduler_fake_stack_, nullptr, nullptr);
@@ -107,6 +109,7 @@ void Worker::resume(Fiber* fiber) {
 
 void Worker::suspend() {
   Fiber* fiber = current_;
+  tsan_switch(tsan_scheduler_, false);
   start_switch(&fiber->fake_stack, scheduler_stack_bottom_, scheduler_stack_size_);
   ctx::transfer_t back = ctx::jump_fcontext(scheduler_, nullptr);
   finish_switch(fiber->fake_stack, &scheduler_stack_bottom_, &scheduler_stack_size_);
@@ -115,6 +118,7 @@ void Worker::suspend() {
 
 void Worker::leave_forever() {
   current_->state = FiberState::kDone;
+  tsan_switch(tsan_scheduler_, false);
   start_switch(nullptr, scheduler_stack_bottom_, scheduler_stack_size_);
   ctx::jump_fcontext(scheduler_, nullptr);
   __builtin_unreachable();
@@ -183,7 +187,10 @@ void Worker::report_deadlock() {
 
 // ---- Blocks ---------------------------------------------------------------------------------
 
-Worker::Worker(LaunchState& launch) : launch_(launch), traffic_(launch.watched.size()) { prepare_thread_for_fibers(); }
+Worker::Worker(LaunchState& launch)
+    : launch_(launch), tsan_scheduler_(tsan_current_fiber()), traffic_(launch.watched.size()) {
+  prepare_thread_for_fibers();
+}
 
 void Worker::publish_traffic() {
   std::lock_guard<std::mutex> lock(launch_.mutex);
@@ -200,6 +207,14 @@ void Worker::publish_traffic() {
 
 Worker::~Worker() {
   release_blocks();
+  for (auto& fiber : fibers_) {
+    if (fiber->engine_calls > 0) {  // abandoned in a device API call by a fault: TSan wants it closed
+      tsan_switch(fiber->tsan_fiber, false);
+      for (; fiber->engine_calls > 0; --fiber->engine_calls) tsan_ignore_end();
+      tsan_switch(tsan_scheduler_, false);
+    }
+    tsan_destroy_fiber(fiber->tsan_fiber);
+  }
   if (arena_ != nullptr) munmap(arena_, arena_bytes_);
 }
 
@@ -235,7 +250,10 @@ bool Worker::prepare_blocks(std::uint64_t first, std::uint64_t count) {
   const std::size_t stack_bytes =
       launch_.options.stack_bytes != 0 ? launch_.options.stack_bytes : default_stack_bytes();
   const std::size_t needed_fibers = static_cast<std::size_t>(threads) * count;
-  while (fibers_.size() < needed_fibers) fibers_.push_back(std::make_unique<Fiber>());
+  while (fibers_.size() < needed_fibers) {
+    fibers_.push_back(std::make_unique<Fiber>());
+    fibers_.back()->tsan_fiber = tsan_create_fiber();
+  }
   while (blocks_.size() < count) blocks_.push_back(std::make_unique<Block>());
   order_.clear();
   for (std::uint64_t b = 0; b < count; ++b) {
@@ -263,6 +281,7 @@ bool Worker::prepare_blocks(std::uint64_t first, std::uint64_t count) {
       fiber.context.grid_dim = config.grid;
       fiber.resume_point = ctx::make_fcontext(fiber.stack->top(), fiber.stack->usable_bytes, fiber_main);
       fiber.fake_stack = nullptr;
+      fiber.starting = true;
       fiber.state = FiberState::kRunnable;
       fiber.block = &block;
       fiber.linear = t;
@@ -331,6 +350,7 @@ void Worker::run_resident(std::uint64_t first, std::uint64_t count) {
       break;
     }
   }
+  tsan_collect_blocks();
   if (!launch_.failed.load(std::memory_order_relaxed)) check_redzones(count);
   if (!launch_.watched.empty()) {
     for (std::uint64_t b = 0; b < count; ++b) blocks_[b]->sectors.flush(traffic_);
@@ -417,6 +437,7 @@ int Worker::block_barrier(BlockBarrier kind, int predicate, SourceLocation loc) 
   }
   fiber->wait_loc = loc;
   if (++block.barrier_arrived == block.threads.size()) {
+    tsan_barrier_edges(block.threads.data(), block.threads.size());
     const int result = block.barrier_accumulator;
     for (Fiber* other : block.threads) {
       if (other->state == FiberState::kAtBarrier) {
@@ -446,6 +467,7 @@ void Worker::grid_barrier(SourceLocation loc) {
   fiber->wait_loc = loc;
   if (++grid_arrived_ == grid_threads_) {
     publish_all_writes();  // grid.sync() orders every thread's earlier writes before everyone's later ones
+    tsan_barrier_edges(order_.data(), order_.size());
     for (Fiber* other : order_) {
       if (other->state == FiberState::kAtGridBarrier) other->state = FiberState::kRunnable;
     }
@@ -517,6 +539,14 @@ std::uint64_t Worker::warp_collective(Collective kind, unsigned mask, std::uint6
     }
   }
   const int bad_lane = shuffle_results(kind, mask, width, operands, values, results);
+  if (kThreadSanitizer && kind == Collective::kSyncWarp) {  // orders memory among its lanes; shuffles do not
+    Fiber* lanes[32];
+    std::size_t n = 0;
+    for (unsigned lane = 0; lane < 32; ++lane) {
+      if (mask & (1u << lane)) lanes[n++] = warp.lanes[lane];
+    }
+    tsan_barrier_edges(lanes, n);
+  }
   warp.pending.erase(warp.pending.begin() + (pending - warp.pending.data()));
   if (bad_lane >= 0) {
     fail(FaultText() << name << ": lane " << bad_lane << " reads a lane outside the mask " << Mask{mask}
@@ -557,9 +587,9 @@ void* Worker::static_shared(const void* key, std::size_t bytes, std::size_t alig
   }
   const std::size_t offset = round_up(block.shared_used, align);
   std::memset(block.shared + offset, 0xff, bytes);
+  add_redzone(block, offset + bytes);
   block.static_bytes = static_bytes;
   block.static_allocations.push_back(StaticSharedAllocation{key, offset});
-  add_redzone(block, offset + bytes);
   return block.shared + offset;
 }
 
@@ -592,6 +622,44 @@ void Worker::global_access(const void* address, std::size_t bytes, std::size_t a
 
 }  // namespace simt::detail
 
+// ---- ThreadSanitizer's happens-before edges (sanitizer_hooks.hpp) ---------------------------------
+
+namespace simt::detail {
+
+// Every participant of a completed barrier acquires what every other did before arriving: a chain
+// of synchronizing TSan switches through all of them and round again. The switches only tell TSan
+// whose context is current; no code runs on the other fibers. Called by the last to arrive.
+void Worker::tsan_barrier_edges(Fiber* const* participants, std::size_t count) {
+  if (!kThreadSanitizer) return;
+  for (std::size_t i = 0; i < count; ++i) tsan_switch(participants[i]->tsan_fiber, true);
+  for (std::size_t i = 0; i + 1 < count; ++i) tsan_switch(participants[i]->tsan_fiber, true);
+  tsan_switch(current_->tsan_fiber, false);
+}
+
+// After the resident blocks ran (or were abandoned at a fault): the scheduler, and through it
+// the host and the next blocks of this worker, follows everything their fibers did.
+void Worker::engine_call_begin() {
+  if (!kThreadSanitizer) return;
+  tsan_ignore_begin();
+  ++current_->engine_calls;
+}
+
+void Worker::engine_call_end() {
+  if (!kThreadSanitizer) return;
+  --current_->engine_calls;
+  tsan_ignore_end();
+}
+
+void Worker::tsan_collect_blocks() {
+  if (!kThreadSanitizer) return;
+  for (Fiber* f : order_) {
+    tsan_switch(f->tsan_fiber, false);
+    tsan_switch(tsan_scheduler_, true);
+  }
+}
+
+}  // namespace simt::detail
+
 // ---- Publication of global writes ------------------------------------------------------------
 // What the engine models of CUDA's memory model across blocks: a block's global store becomes
 // visible to other blocks at the block's next __threadfence() (by any of its threads), at a grid
@@ -604,7 +672,7 @@ namespace simt::detail {
 void Worker::note_global_store(const void* address, std::size_t bytes) {
   Block& block = *current_->block;
   if (block.write_epoch == kNoEpoch) {
-    std::lock_guard<std::mutex> lock(launch_.mutex);
+    std::lock_guard<SpinLock> lock(launch_.epochs_lock);
     block.write_epoch = static_cast<std::uint32_t>(launch_.write_epochs.size());
     launch_.write_epochs.push_back(WriteEpoch{block.linear, block.index, false});
   }
@@ -629,7 +697,7 @@ void Worker::check_global_load(const void* address, std::size_t bytes, SourceLoc
     if (epoch == block.write_epoch) continue;  // this block's own current stores
     WriteEpoch writer;
     {
-      std::lock_guard<std::mutex> lock(launch_.mutex);
+      std::lock_guard<SpinLock> lock(launch_.epochs_lock);
       writer = launch_.write_epochs[epoch];
     }
     if (writer.published || writer.block == block.linear) continue;
@@ -645,7 +713,7 @@ void Worker::thread_fence() {
   Block& block = *current_->block;
   if (block.write_epoch == kNoEpoch) return;
   {
-    std::lock_guard<std::mutex> lock(launch_.mutex);
+    std::lock_guard<SpinLock> lock(launch_.epochs_lock);
     launch_.write_epochs[block.write_epoch].published = true;
   }
   block.write_epoch = kNoEpoch;
@@ -653,7 +721,7 @@ void Worker::thread_fence() {
 
 void Worker::publish_all_writes() {
   {
-    std::lock_guard<std::mutex> lock(launch_.mutex);
+    std::lock_guard<SpinLock> lock(launch_.epochs_lock);
     for (WriteEpoch& epoch : launch_.write_epochs) epoch.published = true;
   }
   for (auto& block : blocks_) block->write_epoch = kNoEpoch;

@@ -92,21 +92,25 @@ TEST(Execution, AtomicsAreAtomicAcrossWorkerThreads) {
   EXPECT_EQ(sum, 64.0f * 128.0f);  // integers below 2^24 add exactly in any order
 }
 
+// Each thread keeps the four barrier results it got (all must agree).
 void barrier_predicates(int* out) {
   const int even = threadIdx.x % 2 == 0;
-  out[0] = __syncthreads_count(even);
-  out[1] = __syncthreads_and(threadIdx.x < 1000);
-  out[2] = __syncthreads_or(threadIdx.x == 17);
-  out[3] = __syncthreads_and(even);
+  int* mine = out + 4 * threadIdx.x;
+  mine[0] = __syncthreads_count(even);
+  mine[1] = __syncthreads_and(threadIdx.x < 1000);
+  mine[2] = __syncthreads_or(threadIdx.x == 17);
+  mine[3] = __syncthreads_and(even);
 }
 
 TEST(Execution, SyncthreadsCountAndOr) {
-  int out[4] = {-1, -1, -1, -1};
-  ASSERT_TRUE(run(simt::Order::kRandom, dim3(1), dim3(96), barrier_predicates, out).ok);
-  EXPECT_EQ(out[0], 48);
-  EXPECT_EQ(out[1], 1);
-  EXPECT_EQ(out[2], 1);
-  EXPECT_EQ(out[3], 0);
+  std::vector<int> out(4 * 96, -1);
+  ASSERT_TRUE(run(simt::Order::kRandom, dim3(1), dim3(96), barrier_predicates, out.data()).ok);
+  for (int t = 0; t < 96; ++t) {
+    EXPECT_EQ(out[4 * t + 0], 48) << "thread " << t;
+    EXPECT_EQ(out[4 * t + 1], 1) << "thread " << t;
+    EXPECT_EQ(out[4 * t + 2], 1) << "thread " << t;
+    EXPECT_EQ(out[4 * t + 3], 0) << "thread " << t;
+  }
 }
 
 // Cooperative: every block resident, grid-wide barrier, each block with its own shared memory.

@@ -50,6 +50,8 @@ void global_access(const void* address, std::size_t bytes, std::size_t align, bo
 // __threadfence(): also publishes the calling block's global stores to other blocks (the engine
 // reports a load of another block's unpublished store).
 void memory_fence();
+// __threadfence_block(): orders the thread's accesses, publishes nothing to other blocks.
+void block_memory_fence();
 [[noreturn]] void trap(const char* what, SourceLocation loc);
 
 // Perturbed in the random order, within the GPU's documented error bound, deterministically per
@@ -169,8 +171,7 @@ inline int __all_sync(unsigned mask, int predicate, ::simt::SourceLocation loc =
 
 // ---- Fences and atomics (blocks run on several OS threads: these are real atomics) -------------
 inline void __threadfence() { ::simt::detail::memory_fence(); }
-// Block scope: orders the block's accesses but publishes nothing to other blocks.
-inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+inline void __threadfence_block() { ::simt::detail::block_memory_fence(); }
 inline void __trap(::simt::SourceLocation loc = ::simt::SourceLocation::here()) {
   ::simt::detail::trap("__trap() called", loc);
 }

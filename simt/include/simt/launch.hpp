@@ -117,7 +117,8 @@ class LaunchRecorder {
 };
 
 // The most threads a cooperative launch may have: all of them are fibers alive at once, and each
-// guarded stack costs two memory mappings of the process's vm.max_map_count. Larger cooperative
+// guarded stack costs two memory mappings of the process's vm.max_map_count (and ThreadSanitizer
+// builds allow at most 4096, TSan counting fibers as threads). Larger cooperative
 // grids are refused with that reason.
 std::size_t max_cooperative_threads();
 

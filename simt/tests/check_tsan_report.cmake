@@ -1,0 +1,31 @@
+# Runs the TSan planted-race program (tsan_planted_race.cpp) and checks ThreadSanitizer's verdict:
+# no report while the correct kernels run, then a data race whose report names both planted
+# source lines (the shared write and the unsynchronized read). Usage:
+#   cmake -DPROGRAM=<path> -P check_tsan_report.cmake
+execute_process(COMMAND ${CMAKE_COMMAND} -E env TSAN_OPTIONS=halt_on_error=0 ${PROGRAM}
+                RESULT_VARIABLE status ERROR_VARIABLE report OUTPUT_VARIABLE output)
+string(FIND "${report}" "== correct kernels done" clean_end)
+if(clean_end EQUAL -1)
+  message(FATAL_ERROR "the correct kernels did not finish (exit status ${status}):\n${output}${report}")
+endif()
+string(SUBSTRING "${report}" 0 ${clean_end} clean_part)
+if(clean_part MATCHES "ThreadSanitizer")
+  message(FATAL_ERROR "ThreadSanitizer reported a correct kernel:\n${clean_part}")
+endif()
+if(NOT report MATCHES "== planted race at ([^\n]*):([0-9]+) \\(write\\) and [^\n]*:([0-9]+) \\(read\\)")
+  message(FATAL_ERROR "the planted kernel did not run to its end:\n${report}")
+endif()
+set(file "${CMAKE_MATCH_1}")
+set(write_line "${CMAKE_MATCH_2}")
+set(read_line "${CMAKE_MATCH_3}")
+string(SUBSTRING "${report}" ${clean_end} -1 race_part)
+foreach(expected "WARNING: ThreadSanitizer: data race" "${file}:${write_line}" "${file}:${read_line}")
+  string(FIND "${race_part}" "${expected}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "ThreadSanitizer's report lacks \"${expected}\":\n${race_part}")
+  endif()
+endforeach()
+if(status EQUAL 0)
+  message(FATAL_ERROR "the program exited with status 0 although ThreadSanitizer reported a race")
+endif()
+message(STATUS "ThreadSanitizer reported the planted race at lines ${write_line} and ${read_line} of ${file}")
