@@ -153,8 +153,8 @@ void RowNormCase::expect_backward_matches_reference(const ForwardResult& saved, 
   expect_close(
       "dx", x.count(), [&](std::size_t i) { return result.dx.get(i); }, dx,
       cunorm::reference::output_tolerance(dtypes.dtype));
-  // dgamma and dbeta sum `rows` float32 terms: whatever the order, the sum is within
-  // (rows + 8) * 2^-23 * sum(|term|) of the exact one, on top of rounding to the parameter type.
+  // dgamma and dbeta sum `rows` float32 terms: within float32_sum_error_factor(rows) * sum(|term|)
+  // of the exact sum, on top of rounding to the parameter type.
   std::vector<double> slack_g(n, 0.0), slack_b(n, 0.0);
   for (int64_t r = 0; r < rows; ++r) {
     const double m = mean != nullptr ? mean[r] : 0.0, s = saved.rstd[static_cast<std::size_t>(r)];
@@ -164,7 +164,7 @@ void RowNormCase::expect_backward_matches_reference(const ForwardResult& saved, 
       slack_b[j] += std::abs(dys[i]);
     }
   }
-  const double factor = (static_cast<double>(rows) + 8.0) * std::ldexp(1.0, -23);
+  const double factor = cunorm::reference::float32_sum_error_factor(rows);
   for (std::size_t j = 0; j < n; ++j) {
     slack_g[j] *= factor;
     slack_b[j] *= factor;
