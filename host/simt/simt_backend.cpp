@@ -9,6 +9,7 @@
 #include "../launch/batch_norm_launch.hpp"
 #include "../launch/row_norm_backward_launch.hpp"
 #include "../launch/row_norm_forward_launch.hpp"
+#include "simt/fault_injection.hpp"
 #include "simt/launch.hpp"
 #include "simt_launcher.hpp"
 
@@ -39,6 +40,9 @@ Status SimtBackend::allocate(void** pointer, std::size_t bytes) {
   if (bytes == 0) return Status::ok();
   const std::size_t rounded = (bytes + 255) / 256 * 256;
   if (rounded < bytes) return Status(CUNORM_STATUS_ALLOC_FAILED, "cannot allocate " + std::to_string(bytes) + " bytes");
+  if (simt::take_injected_fault(simt::FaultSite::kAllocation)) {
+    return Status(CUNORM_STATUS_ALLOC_FAILED, "allocation of " + std::to_string(bytes) + " bytes failed (injected fault)");
+  }
   void* memory = std::aligned_alloc(256, rounded);
   if (memory == nullptr) {
     return Status(CUNORM_STATUS_ALLOC_FAILED, "host allocation of " + std::to_string(bytes) + " bytes failed");
