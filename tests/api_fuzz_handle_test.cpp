@@ -76,10 +76,11 @@ TEST_F(ApiHandleFuzz, HandleMemoryAndErrorFunctions) {
     ++per_function[static_cast<std::size_t>(function)];
     switch (function) {
       case 0: {  // cunormCreate: NULL out-pointer or an unknown backend; the out-handle is untouched
-        const int backend = static_cast<int>(uniform(rng, 0, 1)) == 0
-                                ? CUNORM_BACKEND_SIMT
-                                : std::vector<int>{3, -1, 100, std::numeric_limits<int>::min()}[static_cast<std::size_t>(
-                                      uniform(rng, 0, 3))];
+        const int backend =
+            static_cast<int>(uniform(rng, 0, 1)) == 0
+                ? CUNORM_BACKEND_SIMT
+                : std::vector<int>{3, -1, 100,
+                                   std::numeric_limits<int>::min()}[static_cast<std::size_t>(uniform(rng, 0, 3))];
         cunormHandle_t out = dead_;
         const bool null_out = backend == CUNORM_BACKEND_SIMT || uniform(rng, 0, 1) == 0;
         status = cunormCreate(null_out ? nullptr : &out, static_cast<cunormBackend_t>(backend));
@@ -121,7 +122,7 @@ TEST_F(ApiHandleFuzz, HandleMemoryAndErrorFunctions) {
       }
       case 3:  // cunormSetStream (SIMT accepts any stream) and cunormSynchronize
         status = uniform(rng, 0, 1) == 0 ? cunormSetStream(h, reinterpret_cast<cudaStream_t>(uniform(rng, 0, 1 << 20)))
-                                          : cunormSynchronize(h);
+                                         : cunormSynchronize(h);
         message = last_message(h);
         what = "cunormSetStream / cunormSynchronize";
         break;
@@ -222,8 +223,8 @@ TEST_F(ApiHandleFuzz, HandleMemoryAndErrorFunctions) {
       EXPECT_EQ(message, "");
     } else {
       EXPECT_EQ(status, expected);
-      EXPECT_NE(message.find(fragment), std::string::npos) << "message \"" << message << "\" lacks \"" << fragment
-                                                           << "\"";
+      EXPECT_NE(message.find(fragment), std::string::npos)
+          << "message \"" << message << "\" lacks \"" << fragment << "\"";
     }
     ASSERT_EQ(cunormMemcpyToHost(handle_, host.data(), buffer_, kBufferBytes), CUNORM_STATUS_SUCCESS);
     EXPECT_EQ(host, device_bytes) << (device_written ? "the copy did not land" : "device memory changed");

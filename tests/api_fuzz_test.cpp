@@ -11,11 +11,14 @@
 // with NULL activations: SUCCESS, nothing written; in-place y == x, dx == dy: SUCCESS).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/api_calls.hpp"
@@ -28,10 +31,30 @@ constexpr int kCases = 2400;
 constexpr std::size_t kArenaBytes = 1 << 20;
 
 enum class Mutation {
-  kNullHandle, kDeadHandle, kNegativeSize, kZeroSize, kOverflowSize, kHugeSizeNullPointer, kUnknownDtype,
-  kUnknownParamDtype, kMismatchedParamDtype, kUnknownLayout, kUnknownMode, kNullPointer, kMisalignedPointer,
-  kBadEps, kBadMomentum, kHalfRunningPair, kOneValuePerChannel, kOverlap, kSmallWorkspace, kNullCalib,
-  kForeignCalib, kUnseenCalib, kEmptyBatch, kInPlace,
+  kNullHandle,
+  kDeadHandle,
+  kNegativeSize,
+  kZeroSize,
+  kOverflowSize,
+  kHugeSizeNullPointer,
+  kUnknownDtype,
+  kUnknownParamDtype,
+  kMismatchedParamDtype,
+  kUnknownLayout,
+  kUnknownMode,
+  kNullPointer,
+  kMisalignedPointer,
+  kBadEps,
+  kBadMomentum,
+  kHalfRunningPair,
+  kOneValuePerChannel,
+  kOverlap,
+  kSmallWorkspace,
+  kNullCalib,
+  kForeignCalib,
+  kUnseenCalib,
+  kEmptyBatch,
+  kInPlace,
 };
 constexpr int kMutationCount = 24;
 
@@ -70,7 +93,9 @@ std::vector<SizeArg> size_args(Entry entry) {
   return {};
 }
 
-bool has_dtype(Entry entry) { return is_row_norm(entry) || is_batch_norm(entry) || entry == Entry::kCalibrationAccumulate; }
+bool has_dtype(Entry entry) {
+  return is_row_norm(entry) || is_batch_norm(entry) || entry == Entry::kCalibrationAccumulate;
+}
 bool has_layout(Entry entry) { return is_batch_norm(entry) || entry == Entry::kCalibrationAccumulate; }
 bool has_calib(Entry entry) {
   return entry == Entry::kCalibrationAccumulate || entry == Entry::kCalibrationFinalize ||
@@ -182,7 +207,8 @@ class ApiFuzz : public ::testing::Test {
           if (m == Mutation::kNegativeSize || !s.zero_allowed) candidates.push_back(s);
         }
         if (candidates.empty()) return false;
-        const SizeArg& s = candidates[static_cast<std::size_t>(uniform(rng, 0, static_cast<int64_t>(candidates.size()) - 1))];
+        const SizeArg& s =
+            candidates[static_cast<std::size_t>(uniform(rng, 0, static_cast<int64_t>(candidates.size()) - 1))];
         const int64_t value = m == Mutation::kZeroSize ? 0
                               : coin(rng)              ? -uniform(rng, 1, 3)
                                                        : -uniform(rng, 4, std::numeric_limits<int64_t>::max());
@@ -219,7 +245,8 @@ class ApiFuzz : public ::testing::Test {
           if (p.nullable != Nullable::kYes) required.push_back(&p);
         }
         if (required.empty()) return false;
-        const PointerArg& p = *required[static_cast<std::size_t>(uniform(rng, 0, static_cast<int64_t>(required.size()) - 1))];
+        const PointerArg& p =
+            *required[static_cast<std::size_t>(uniform(rng, 0, static_cast<int64_t>(required.size()) - 1))];
         if (is_row_norm(entry)) {
           a->rows = (int64_t{1} << 31) + uniform(rng, 0, 1000);
           a->cols = int64_t{1} << 20;
@@ -323,8 +350,9 @@ class ApiFuzz : public ::testing::Test {
         std::vector<std::pair<std::size_t, std::size_t>> pairs;  // (output, other) indices
         for (std::size_t o = 0; o < pointers.size(); ++o) {
           for (std::size_t b = 0; b < pointers.size(); ++b) {
-            if (o != b && pointers[o].output && a->*pointers[o].member != nullptr && a->*pointers[b].member != nullptr &&
-                pointers[o].bytes() > 0 && pointers[b].bytes() >= pointers[o].element_bytes) {
+            if (o != b && pointers[o].output && a->*pointers[o].member != nullptr &&
+                a->*pointers[b].member != nullptr && pointers[o].bytes() > 0 &&
+                pointers[b].bytes() >= pointers[o].element_bytes) {
               pairs.emplace_back(o, b);
             }
           }
@@ -334,8 +362,8 @@ class ApiFuzz : public ::testing::Test {
         const PointerArg &out = pointers[o], &other = pointers[b];
         const int64_t slots = static_cast<int64_t>(other.bytes() / out.element_bytes);
         int64_t at = uniform(rng, 0, slots - 1);
-        const bool allowed = out.may_equal != nullptr && std::strcmp(out.may_equal, other.name) == 0 &&
-                             out.bytes() == other.bytes();
+        const bool allowed =
+            out.may_equal != nullptr && std::strcmp(out.may_equal, other.name) == 0 && out.bytes() == other.bytes();
         if (allowed && at == 0) {
           if (slots == 1) return false;
           at = 1;  // exact equality is the allowed in-place form
@@ -350,9 +378,9 @@ class ApiFuzz : public ::testing::Test {
       case Mutation::kSmallWorkspace: {
         // Calls that need a workspace need at least 256 bytes (regions are 256-byte multiples):
         // BatchNorm always (per-channel coefficients), row-norm backward when it forms dgamma.
-        const bool needs = (is_batch_norm(entry) && launches_kernels(entry)) || entry == Entry::kCalibrationAccumulate ||
-                           ((entry == Entry::kLayerNormBackward || entry == Entry::kRmsNormBackward) &&
-                            a->dgamma != nullptr);
+        const bool needs =
+            (is_batch_norm(entry) && launches_kernels(entry)) || entry == Entry::kCalibrationAccumulate ||
+            ((entry == Entry::kLayerNormBackward || entry == Entry::kRmsNormBackward) && a->dgamma != nullptr);
         if (!needs) return false;
         const std::size_t bytes = static_cast<std::size_t>(uniform(rng, 0, 255));
         EXPECT_EQ(cunormSetWorkspace(handle_, workspace_, bytes), CUNORM_STATUS_SUCCESS);
@@ -425,13 +453,14 @@ TEST_F(ApiFuzz, InvalidCallsAreRejectedAndWriteNothing) {
       ASSERT_EQ(cunormBatchNormCalibrationCreate(handle_, calib_c, &a.calib), CUNORM_STATUS_SUCCESS);
       if (entry == Entry::kCalibrationFinalize) {
         ASSERT_LE(static_cast<std::size_t>(2 * calib_c) * sizeof(float), std::size_t{256});
-        ASSERT_EQ(cunormBatchNormCalibrationAccumulate(handle_, a.calib, CUNORM_LAYOUT_NCHW, 2, 1, CUNORM_FLOAT32,
-                                                       scratch_),
-                  CUNORM_STATUS_SUCCESS);
+        ASSERT_EQ(
+            cunormBatchNormCalibrationAccumulate(handle_, a.calib, CUNORM_LAYOUT_NCHW, 2, 1, CUNORM_FLOAT32, scratch_),
+            CUNORM_STATUS_SUCCESS);
       }
     }
     const cunormBatchNormCalibration_t own_calib = a.calib;
     const std::size_t used = place_buffers(entry, &a, calib_c, rng);
+    ASSERT_LE(used, kArenaBytes);
     Expectation ex;
     std::string what;
     Mutation m;
@@ -452,8 +481,8 @@ TEST_F(ApiFuzz, InvalidCallsAreRejectedAndWriteNothing) {
       EXPECT_EQ(message, "");
     } else {
       for (const std::string& fragment : ex.fragments) {
-        EXPECT_NE(message.find(fragment), std::string::npos) << "message \"" << message << "\" lacks \"" << fragment
-                                                             << "\"";
+        EXPECT_NE(message.find(fragment), std::string::npos)
+            << "message \"" << message << "\" lacks \"" << fragment << "\"";
       }
     }
     if (!ex.writes) {

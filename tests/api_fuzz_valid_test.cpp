@@ -66,12 +66,11 @@ class ApiFuzzValid : public ::testing::Test, protected BackendTest {
     const int64_t rows = uniform(rng, 0, 9), cols = coin(rng) ? uniform(rng, 1, 40) : uniform(rng, 41, 300);
     const bool affine = coin(rng), want_dgamma = coin(rng), want_dbeta = coin(rng);
     const float eps = std::vector<float>{0.0f, 1e-5f, 1e-3f, 0.1f}[static_cast<std::size_t>(uniform(rng, 0, 3))];
-    *what = std::string(norm_label(norm)) + (backward ? " backward " : " forward ") + dtypes.label() + " " +
-            std::to_string(rows) + "x" + std::to_string(cols) + (affine ? " affine" : "") + " eps " +
-            std::to_string(eps) + (backward ? std::string(" dgamma ") + (want_dgamma ? "1" : "0") + " dbeta " +
-                                                  (want_dbeta ? "1" : "0")
-                                            : "") +
-            (user_workspace ? " user workspace" : "");
+    *what =
+        std::string(norm_label(norm)) + (backward ? " backward " : " forward ") + dtypes.label() + " " +
+        std::to_string(rows) + "x" + std::to_string(cols) + (affine ? " affine" : "") + " eps " + std::to_string(eps) +
+        (backward ? std::string(" dgamma ") + (want_dgamma ? "1" : "0") + " dbeta " + (want_dbeta ? "1" : "0") : "") +
+        (user_workspace ? " user workspace" : "");
     SCOPED_TRACE(*what);
     const RowNormCase c(norm, dtypes, rows, cols, affine, eps, rng());
     if (user_workspace) {
@@ -101,16 +100,17 @@ class ApiFuzzValid : public ::testing::Test, protected BackendTest {
   void batch_case(std::mt19937_64& rng, Op op, bool user_workspace, std::string* what) {
     const cunormLayout_t layout = coin(rng) ? CUNORM_LAYOUT_NCHW : CUNORM_LAYOUT_NHWC;
     const DtypePair dtypes = kDtypePairs[uniform(rng, 0, 4)];
-    const int64_t n = uniform(rng, 1, 5), c = uniform(rng, 1, 9), s = n == 1 ? uniform(rng, 2, 12) : uniform(rng, 1, 12);
+    const int64_t n = uniform(rng, 1, 5), c = uniform(rng, 1, 9),
+                  s = n == 1 ? uniform(rng, 2, 12) : uniform(rng, 1, 12);
     const bool affine = coin(rng), want_dgamma = coin(rng), want_dbeta = coin(rng), with_running = coin(rng);
     const float eps = std::vector<float>{1e-5f, 1e-3f, 0.1f}[static_cast<std::size_t>(uniform(rng, 0, 2))];
     const float momentum = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng);
     const cunormRunningVarMode_t mode = coin(rng) ? CUNORM_RUNNING_VAR_UNBIASED : CUNORM_RUNNING_VAR_BIASED;
     const BatchNormCase bn(layout, dtypes, n, c, s, affine, eps, rng());
     *what = "BatchNorm op " + std::to_string(static_cast<int>(op)) + " " + bn.label() + (affine ? " affine" : "") +
-            " eps " + std::to_string(eps) + " momentum " + std::to_string(momentum) + " mode " +
-            std::to_string(mode) + " running " + (with_running ? "1" : "0") + " dgamma " +
-            (want_dgamma ? "1" : "0") + " dbeta " + (want_dbeta ? "1" : "0") + (user_workspace ? " user workspace" : "");
+            " eps " + std::to_string(eps) + " momentum " + std::to_string(momentum) + " mode " + std::to_string(mode) +
+            " running " + (with_running ? "1" : "0") + " dgamma " + (want_dgamma ? "1" : "0") + " dbeta " +
+            (want_dbeta ? "1" : "0") + (user_workspace ? " user workspace" : "");
     SCOPED_TRACE(*what);
     if (user_workspace) {
       size_t bytes = 0;
@@ -165,7 +165,8 @@ class ApiFuzzValid : public ::testing::Test, protected BackendTest {
     HostArray poison(CUNORM_FLOAT32, static_cast<std::size_t>(c));
     poison.fill_bytes(0xa5);
     const DeviceArray d_mean(handle_, poison), d_var(handle_, poison);
-    const cunormStatus_t status = cunormBatchNormCalibrationFinalize(handle_, calib, d_mean.as_floats(), d_var.as_floats());
+    const cunormStatus_t status =
+        cunormBatchNormCalibrationFinalize(handle_, calib, d_mean.as_floats(), d_var.as_floats());
     if (reference.count() < 2) {  // too few values: INVALID_VALUE, nothing written
       EXPECT_EQ(status, CUNORM_STATUS_INVALID_VALUE);
       EXPECT_TRUE(d_mean.download().bitwise_equal(poison));
@@ -175,10 +176,12 @@ class ApiFuzzValid : public ::testing::Test, protected BackendTest {
       std::vector<double> mean(static_cast<std::size_t>(c)), var(static_cast<std::size_t>(c));
       reference.finalize(mean.data(), var.data());
       const HostArray got_mean = d_mean.download(), got_var = d_var.download();
-      expect_close("mean", mean.size(), [&](std::size_t i) { return got_mean.get(i); }, mean,
-                   cunorm::reference::statistics_tolerance());
-      expect_close("var", var.size(), [&](std::size_t i) { return got_var.get(i); }, var,
-                   cunorm::reference::statistics_tolerance());
+      expect_close(
+          "mean", mean.size(), [&](std::size_t i) { return got_mean.get(i); }, mean,
+          cunorm::reference::statistics_tolerance());
+      expect_close(
+          "var", var.size(), [&](std::size_t i) { return got_var.get(i); }, var,
+          cunorm::reference::statistics_tolerance());
     }
     EXPECT_EQ(cunormBatchNormCalibrationDestroy(handle_, calib), CUNORM_STATUS_SUCCESS);
   }

@@ -5,6 +5,8 @@
 // have run yet (an allocation, or the first launch), every output and running statistic
 // bit-for-bit untouched; the same handle must then run the call to the result of a call that never
 // failed. Calibration: a failed accumulate must not merge anything into the accumulator.
+#include "simt/fault_injection.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -14,7 +16,6 @@
 #include <string>
 #include <vector>
 
-#include "simt/fault_injection.hpp"
 #include "support/backend_fixture.hpp"
 #include "support/batch_norm_case.hpp"
 #include "support/row_norm_case.hpp"
@@ -131,7 +132,8 @@ Scenario layer_norm_forward(int64_t rows, int64_t cols) {
   const std::size_t r = static_cast<std::size_t>(rows);
   return {"LayerNormForward " + std::to_string(rows) + "x" + std::to_string(cols),
           {{"x", c.x}, {"gamma", c.gamma}, {"beta", c.beta}},
-          {{"y", poison(kFloat.dtype, c.x.count())}, {"mean", poison(CUNORM_FLOAT32, r)},
+          {{"y", poison(kFloat.dtype, c.x.count())},
+           {"mean", poison(CUNORM_FLOAT32, r)},
            {"rstd", poison(CUNORM_FLOAT32, r)}},
           nullptr,
           [=](const Session& s) {
@@ -144,20 +146,20 @@ Scenario row_norm_backward(Norm norm, int64_t rows, int64_t cols) {
   const RowNormCase c(norm, kHalf, rows, cols, true, 1e-5f, 12);
   const std::size_t r = static_cast<std::size_t>(rows), n = static_cast<std::size_t>(cols);
   const bool ln = norm == Norm::kLayerNorm;
-  return {std::string(norm_label(norm)) + "Backward " + std::to_string(rows) + "x" + std::to_string(cols),
-          {{"dy", c.dy}, {"x", c.x}, {"gamma", c.gamma}, {"mean", filled(r, 0.25)}, {"rstd", filled(r, 0.75)}},
-          {{"dx", poison(kHalf.dtype, c.x.count())}, {"dgamma", poison(kHalf.param, n)},
-           {"dbeta", poison(kHalf.param, n)}},
-          nullptr,
-          [=](const Session& s) {
-            if (ln) {
-              return cunormLayerNormBackward(s.handle, rows, cols, kHalf.dtype, kHalf.param, s["dy"], s["x"],
-                                             s.floats("mean"), s.floats("rstd"), s["gamma"], s["dx"], s["dgamma"],
-                                             s["dbeta"]);
-            }
-            return cunormRMSNormBackward(s.handle, rows, cols, kHalf.dtype, kHalf.param, s["dy"], s["x"],
-                                         s.floats("rstd"), s["gamma"], s["dx"], s["dgamma"]);
-          }};
+  return {
+      std::string(norm_label(norm)) + "Backward " + std::to_string(rows) + "x" + std::to_string(cols),
+      {{"dy", c.dy}, {"x", c.x}, {"gamma", c.gamma}, {"mean", filled(r, 0.25)}, {"rstd", filled(r, 0.75)}},
+      {{"dx", poison(kHalf.dtype, c.x.count())}, {"dgamma", poison(kHalf.param, n)}, {"dbeta", poison(kHalf.param, n)}},
+      nullptr,
+      [=](const Session& s) {
+        if (ln) {
+          return cunormLayerNormBackward(s.handle, rows, cols, kHalf.dtype, kHalf.param, s["dy"], s["x"],
+                                         s.floats("mean"), s.floats("rstd"), s["gamma"], s["dx"], s["dgamma"],
+                                         s["dbeta"]);
+        }
+        return cunormRMSNormBackward(s.handle, rows, cols, kHalf.dtype, kHalf.param, s["dy"], s["x"], s.floats("rstd"),
+                                     s["gamma"], s["dx"], s["dgamma"]);
+      }};
 }
 
 Scenario rms_norm_forward(int64_t rows, int64_t cols) {
@@ -186,8 +188,10 @@ Scenario batch_norm(BnEntry entry, cunormLayout_t layout, int64_t n, int64_t ch,
   const auto dtype = kHalf.dtype, param = kHalf.param;
   switch (entry) {
     case BnEntry::kTraining:
-      scenario.outputs = {{"running_mean", filled(channels, 0.5)}, {"running_var", filled(channels, 2.0)},
-                          {"y", poison(dtype, c.x.count())}, {"saved_mean", poison(CUNORM_FLOAT32, channels)},
+      scenario.outputs = {{"running_mean", filled(channels, 0.5)},
+                          {"running_var", filled(channels, 2.0)},
+                          {"y", poison(dtype, c.x.count())},
+                          {"saved_mean", poison(CUNORM_FLOAT32, channels)},
                           {"saved_invstd", poison(CUNORM_FLOAT32, channels)}};
       scenario.call = [=](const Session& s) {
         return cunormBatchNormForwardTraining(s.handle, layout, n, ch, sp, dtype, param, s["x"], s["gamma"], s["beta"],
@@ -200,9 +204,8 @@ Scenario batch_norm(BnEntry entry, cunormLayout_t layout, int64_t n, int64_t ch,
       scenario.inputs.emplace("running_var", filled(channels, 2.0));
       scenario.outputs = {{"y", poison(dtype, c.x.count())}};
       scenario.call = [=](const Session& s) {
-        return cunormBatchNormForwardInference(s.handle, layout, n, ch, sp, dtype, param, s["x"], s["gamma"],
-                                               s["beta"], s.floats("running_mean"), s.floats("running_var"), 1e-5f,
-                                               s["y"]);
+        return cunormBatchNormForwardInference(s.handle, layout, n, ch, sp, dtype, param, s["x"], s["gamma"], s["beta"],
+                                               s.floats("running_mean"), s.floats("running_var"), 1e-5f, s["y"]);
       };
       break;
     case BnEntry::kBackward:
@@ -210,8 +213,8 @@ Scenario batch_norm(BnEntry entry, cunormLayout_t layout, int64_t n, int64_t ch,
       scenario.inputs.emplace("dy", c.dy);
       scenario.inputs.emplace("mean", filled(channels, 0.5));
       scenario.inputs.emplace("second", filled(channels, entry == BnEntry::kBackward ? 0.8 : 2.0));
-      scenario.outputs = {{"dx", poison(dtype, c.x.count())}, {"dgamma", poison(param, channels)},
-                          {"dbeta", poison(param, channels)}};
+      scenario.outputs = {
+          {"dx", poison(dtype, c.x.count())}, {"dgamma", poison(param, channels)}, {"dbeta", poison(param, channels)}};
       scenario.call = [=](const Session& s) {
         if (entry == BnEntry::kBackward) {
           return cunormBatchNormBackward(s.handle, layout, n, ch, sp, dtype, param, s["dy"], s["x"], s["gamma"],
@@ -230,30 +233,30 @@ Scenario batch_norm(BnEntry entry, cunormLayout_t layout, int64_t n, int64_t ch,
 // handle's own workspace and finalizes. A failed accumulate that merged anything would change the retry's statistics.
 Scenario calibration(cunormLayout_t layout) {
   const int64_t ch = 5, sp = 9;
-  const BatchNormCase first(layout, kFloat, 2, ch, sp, false, 1e-5f, 15), second(layout, kFloat, 7, ch, sp, false,
-                                                                                   1e-5f, 16);
+  const BatchNormCase first(layout, kFloat, 2, ch, sp, false, 1e-5f, 15),
+      second(layout, kFloat, 7, ch, sp, false, 1e-5f, 16);
   const std::size_t channels = static_cast<std::size_t>(ch);
-  return {std::string("BatchNormCalibration ") + second.label(),
-          {{"first", first.x}, {"second", second.x}},
-          {{"running_mean", poison(CUNORM_FLOAT32, channels)}, {"running_var", poison(CUNORM_FLOAT32, channels)}},
-          [=](Session& s) {  // the first batch in a user workspace, so the handle still owns none
-            size_t bytes = 0;
-            ASSERT_EQ(cunormBatchNormWorkspaceSize(s.handle, layout, 2, ch, sp, CUNORM_FLOAT32, CUNORM_FLOAT32, &bytes),
-                      CUNORM_STATUS_SUCCESS);
-            s.buffers["workspace"] = std::make_unique<DeviceArray>(s.handle, HostArray(CUNORM_FLOAT32, bytes / 4));
-            ASSERT_EQ(cunormSetWorkspace(s.handle, s["workspace"], bytes), CUNORM_STATUS_SUCCESS);
-            ASSERT_EQ(cunormBatchNormCalibrationCreate(s.handle, ch, &s.calib), CUNORM_STATUS_SUCCESS);
-            ASSERT_EQ(cunormBatchNormCalibrationAccumulate(s.handle, s.calib, layout, 2, sp, CUNORM_FLOAT32, s["first"]),
-                      CUNORM_STATUS_SUCCESS);
-            ASSERT_EQ(cunormSetWorkspace(s.handle, nullptr, 0), CUNORM_STATUS_SUCCESS);
-          },
-          [=](const Session& s) {
-            const cunormStatus_t status =
-                cunormBatchNormCalibrationAccumulate(s.handle, s.calib, layout, 7, sp, CUNORM_FLOAT32, s["second"]);
-            if (status != CUNORM_STATUS_SUCCESS) return status;
-            return cunormBatchNormCalibrationFinalize(s.handle, s.calib, s.floats("running_mean"),
-                                                      s.floats("running_var"));
-          }};
+  return {
+      std::string("BatchNormCalibration ") + second.label(),
+      {{"first", first.x}, {"second", second.x}},
+      {{"running_mean", poison(CUNORM_FLOAT32, channels)}, {"running_var", poison(CUNORM_FLOAT32, channels)}},
+      [=](Session& s) {  // the first batch in a user workspace, so the handle still owns none
+        size_t bytes = 0;
+        ASSERT_EQ(cunormBatchNormWorkspaceSize(s.handle, layout, 2, ch, sp, CUNORM_FLOAT32, CUNORM_FLOAT32, &bytes),
+                  CUNORM_STATUS_SUCCESS);
+        s.buffers["workspace"] = std::make_unique<DeviceArray>(s.handle, HostArray(CUNORM_FLOAT32, bytes / 4));
+        ASSERT_EQ(cunormSetWorkspace(s.handle, s["workspace"], bytes), CUNORM_STATUS_SUCCESS);
+        ASSERT_EQ(cunormBatchNormCalibrationCreate(s.handle, ch, &s.calib), CUNORM_STATUS_SUCCESS);
+        ASSERT_EQ(cunormBatchNormCalibrationAccumulate(s.handle, s.calib, layout, 2, sp, CUNORM_FLOAT32, s["first"]),
+                  CUNORM_STATUS_SUCCESS);
+        ASSERT_EQ(cunormSetWorkspace(s.handle, nullptr, 0), CUNORM_STATUS_SUCCESS);
+      },
+      [=](const Session& s) {
+        const cunormStatus_t status =
+            cunormBatchNormCalibrationAccumulate(s.handle, s.calib, layout, 7, sp, CUNORM_FLOAT32, s["second"]);
+        if (status != CUNORM_STATUS_SUCCESS) return status;
+        return cunormBatchNormCalibrationFinalize(s.handle, s.calib, s.floats("running_mean"), s.floats("running_var"));
+      }};
 }
 
 struct Expected {
@@ -294,8 +297,9 @@ TEST(FaultInjection, UserWorkspaceMeansNoAllocation) {
   Session session;
   open_session(scenario, &session);
   size_t bytes = 0;
-  ASSERT_EQ(cunormBatchNormWorkspaceSize(session.handle, CUNORM_LAYOUT_NCHW, 3, 6, 10, kHalf.dtype, kHalf.param, &bytes),
-            CUNORM_STATUS_SUCCESS);
+  ASSERT_EQ(
+      cunormBatchNormWorkspaceSize(session.handle, CUNORM_LAYOUT_NCHW, 3, 6, 10, kHalf.dtype, kHalf.param, &bytes),
+      CUNORM_STATUS_SUCCESS);
   void* workspace = nullptr;
   ASSERT_EQ(cunormMalloc(session.handle, &workspace, bytes), CUNORM_STATUS_SUCCESS);
   ASSERT_EQ(cunormSetWorkspace(session.handle, workspace, bytes), CUNORM_STATUS_SUCCESS);

@@ -41,7 +41,8 @@ Status SimtBackend::allocate(void** pointer, std::size_t bytes) {
   const std::size_t rounded = (bytes + 255) / 256 * 256;
   if (rounded < bytes) return Status(CUNORM_STATUS_ALLOC_FAILED, "cannot allocate " + std::to_string(bytes) + " bytes");
   if (simt::take_injected_fault(simt::FaultSite::kAllocation)) {
-    return Status(CUNORM_STATUS_ALLOC_FAILED, "allocation of " + std::to_string(bytes) + " bytes failed (injected fault)");
+    return Status(CUNORM_STATUS_ALLOC_FAILED,
+                  "allocation of " + std::to_string(bytes) + " bytes failed (injected fault)");
   }
   void* memory = std::aligned_alloc(256, rounded);
   if (memory == nullptr) {

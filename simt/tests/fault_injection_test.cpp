@@ -1,12 +1,13 @@
 // The fault injection hook (simt/fault_injection.hpp): an armed launch countdown makes exactly the
 // k-th launch from now fail without running any thread, counts only on the thread that armed it,
 // and an allocation countdown fires on its k-th take.
+#include "simt/fault_injection.hpp"
+
 #include <gtest/gtest.h>
 
 #include <thread>
 
 #include "engine_test_util.hpp"
-#include "simt/fault_injection.hpp"
 
 namespace {
 

@@ -86,16 +86,15 @@ cunormStatus_t call(Entry entry, const Args& a) {
       return cunormBatchNormForwardInference(a.handle, layout, a.n, a.c, a.s, dtype, param, a.x, a.gamma, a.beta,
                                              f(a.running_mean), f(a.running_var), a.eps, a.y);
     case Entry::kBatchNormBackward:
-      return cunormBatchNormBackward(a.handle, layout, a.n, a.c, a.s, dtype, param, a.dy, a.x, a.gamma,
-                                     f(a.saved_mean), f(a.saved_invstd), a.dx, a.dgamma, a.dbeta);
+      return cunormBatchNormBackward(a.handle, layout, a.n, a.c, a.s, dtype, param, a.dy, a.x, a.gamma, f(a.saved_mean),
+                                     f(a.saved_invstd), a.dx, a.dgamma, a.dbeta);
     case Entry::kBatchNormBackwardInference:
       return cunormBatchNormBackwardInference(a.handle, layout, a.n, a.c, a.s, dtype, param, a.dy, a.x, a.gamma,
                                               f(a.running_mean), f(a.running_var), a.eps, a.dx, a.dgamma, a.dbeta);
     case Entry::kBatchNormWorkspaceSize:
       return cunormBatchNormWorkspaceSize(a.handle, layout, a.n, a.c, a.s, dtype, param, static_cast<size_t*>(a.bytes));
     case Entry::kCalibrationCreate:
-      return cunormBatchNormCalibrationCreate(a.handle, a.c,
-                                              static_cast<cunormBatchNormCalibration_t*>(a.calib_out));
+      return cunormBatchNormCalibrationCreate(a.handle, a.c, static_cast<cunormBatchNormCalibration_t*>(a.calib_out));
     case Entry::kCalibrationAccumulate:
       return cunormBatchNormCalibrationAccumulate(a.handle, a.calib, layout, a.n, a.s, dtype, a.x);
     case Entry::kCalibrationFinalize:
@@ -119,20 +118,20 @@ std::vector<PointerArg> pointer_args(Entry entry, const Args& a, int64_t calib_c
   const Nullable no = Nullable::kNo, yes = Nullable::kYes, empty = Nullable::kWhenEmpty;
   switch (entry) {
     case Entry::kLayerNormForward:
-      return {in("x", &Args::x, e, row_tensor, empty),         in("gamma", &Args::gamma, p, a.cols, yes),
-              in("beta", &Args::beta, p, a.cols, yes),         out("y", &Args::y, e, row_tensor, empty, "x"),
-              out("mean", &Args::mean, f, a.rows, yes),        out("rstd", &Args::rstd, f, a.rows, yes)};
+      return {in("x", &Args::x, e, row_tensor, empty),  in("gamma", &Args::gamma, p, a.cols, yes),
+              in("beta", &Args::beta, p, a.cols, yes),  out("y", &Args::y, e, row_tensor, empty, "x"),
+              out("mean", &Args::mean, f, a.rows, yes), out("rstd", &Args::rstd, f, a.rows, yes)};
     case Entry::kLayerNormBackward:
-      return {in("dy", &Args::dy, e, row_tensor, empty),       in("x", &Args::x, e, row_tensor, empty),
-              in("mean", &Args::mean, f, a.rows, empty),       in("rstd", &Args::rstd, f, a.rows, empty),
-              in("gamma", &Args::gamma, p, a.cols, yes),       out("dx", &Args::dx, e, row_tensor, empty, "dy"),
-              out("dgamma", &Args::dgamma, p, a.cols, yes),    out("dbeta", &Args::dbeta, p, a.cols, yes)};
+      return {in("dy", &Args::dy, e, row_tensor, empty),    in("x", &Args::x, e, row_tensor, empty),
+              in("mean", &Args::mean, f, a.rows, empty),    in("rstd", &Args::rstd, f, a.rows, empty),
+              in("gamma", &Args::gamma, p, a.cols, yes),    out("dx", &Args::dx, e, row_tensor, empty, "dy"),
+              out("dgamma", &Args::dgamma, p, a.cols, yes), out("dbeta", &Args::dbeta, p, a.cols, yes)};
     case Entry::kRmsNormForward:
       return {in("x", &Args::x, e, row_tensor, empty), in("gamma", &Args::gamma, p, a.cols, yes),
               out("y", &Args::y, e, row_tensor, empty, "x"), out("rrms", &Args::rrms, f, a.rows, yes)};
     case Entry::kRmsNormBackward:
-      return {in("dy", &Args::dy, e, row_tensor, empty),       in("x", &Args::x, e, row_tensor, empty),
-              in("rrms", &Args::rrms, f, a.rows, empty),       in("gamma", &Args::gamma, p, a.cols, yes),
+      return {in("dy", &Args::dy, e, row_tensor, empty),        in("x", &Args::x, e, row_tensor, empty),
+              in("rrms", &Args::rrms, f, a.rows, empty),        in("gamma", &Args::gamma, p, a.cols, yes),
               out("dx", &Args::dx, e, row_tensor, empty, "dy"), out("dgamma", &Args::dgamma, p, a.cols, yes)};
     case Entry::kLayerNormWorkspaceSize:
     case Entry::kBatchNormWorkspaceSize: return {out("bytes", &Args::bytes, sizeof(size_t), 1, no)};

@@ -32,8 +32,8 @@ enum class Entry {
 constexpr int kEntryCount = 15;
 
 const char* entry_name(Entry entry);
-bool is_row_norm(Entry entry);      // rows, cols and the dtype pair
-bool is_batch_norm(Entry entry);    // layout, n, c, s and the dtype pair
+bool is_row_norm(Entry entry);       // rows, cols and the dtype pair
+bool is_batch_norm(Entry entry);     // layout, n, c, s and the dtype pair
 bool launches_kernels(Entry entry);  // a non-empty valid call runs kernels
 bool has_eps(Entry entry);
 bool needs_two_values(Entry entry);  // BatchNorm training forward and backward: M == 1 is invalid
