@@ -21,6 +21,8 @@ namespace {
 
 constexpr int kCases = 800;
 constexpr std::size_t kBufferBytes = 4096;
+// "Too large to allocate": from SIZE_MAX down past PTRDIFF_MAX, the largest object size.
+constexpr int64_t kHugeSpread = std::numeric_limits<int64_t>::max();
 
 int64_t uniform(std::mt19937_64& rng, int64_t low, int64_t high) {
   return std::uniform_int_distribution<int64_t>(low, high)(rng);
@@ -143,7 +145,7 @@ TEST_F(ApiHandleFuzz, HandleMemoryAndErrorFunctions) {
       case 5: {  // cunormMalloc: NULL out-pointer, too large, or valid (aligned, then freed)
         const int variant = static_cast<int>(uniform(rng, 0, 2));
         const std::size_t bytes =
-            variant == 1 ? std::numeric_limits<std::size_t>::max() - static_cast<std::size_t>(uniform(rng, 0, 1 << 20))
+            variant == 1 ? std::numeric_limits<std::size_t>::max() - static_cast<std::size_t>(uniform(rng, 0, kHugeSpread))
                          : static_cast<std::size_t>(uniform(rng, 0, 1 << 16));
         void* p = &host;
         status = cunormMalloc(h, variant == 0 ? nullptr : &p, bytes);
