@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine.hpp"
+#include "simt/fault_injection.hpp"
 
 namespace simt {
 namespace {
@@ -231,6 +232,9 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   if (!refusal.empty()) {
     result.ok = false;
     result.message = std::string(config.name) + ": launch refused: " + refusal;
+  } else if (take_injected_fault(FaultSite::kLaunch)) {
+    result.ok = false;  // nothing ran, as when a GPU refuses a launch
+    result.message = std::string(config.name) + ": launch failed: injected fault (simt::inject_fault)";
   } else {
     state.total_blocks = 1ULL * config.grid.x * config.grid.y * config.grid.z;
     state.threads_per_block = config.block.x * config.block.y * config.block.z;

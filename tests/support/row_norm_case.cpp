@@ -18,13 +18,13 @@ namespace {
 std::vector<float> download_floats(const DeviceArray& array, std::size_t count) {
   std::vector<float> out(count);
   const HostArray host = array.download();
-  std::memcpy(out.data(), host.data(), host.byte_size());
+  if (count != 0) std::memcpy(out.data(), host.data(), host.byte_size());  // no NULL to memcpy for rows == 0
   return out;
 }
 
 HostArray floats_to_array(const std::vector<float>& values) {
   HostArray out(CUNORM_FLOAT32, values.size());
-  std::memcpy(out.data(), values.data(), out.byte_size());
+  if (!values.empty()) std::memcpy(out.data(), values.data(), out.byte_size());
   return out;
 }
 
