@@ -6,6 +6,7 @@
 // per-channel (mean, M2) comes from the statistics passes on the device, is copied back (the call
 // synchronizes the handle's stream), and is merged in float64 with Chan's formula.
 #include <cmath>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -294,8 +295,13 @@ cunormStatus_t cunormBatchNormCalibrationCreate(cunormHandle_t handle, int64_t c
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("calib", calib, false, alignof(cunormBatchNormCalibration_t)));
     auto created = std::make_unique<cunormBatchNormCalibration>();
     created->c = c;
-    created->mean.assign(static_cast<std::size_t>(c), 0.0);
-    created->m2.assign(static_cast<std::size_t>(c), 0.0);
+    try {
+      created->mean.assign(static_cast<std::size_t>(c), 0.0);
+      created->m2.assign(static_cast<std::size_t>(c), 0.0);
+    } catch (const std::exception&) {  // std::bad_alloc, or std::length_error past vector's max_size
+      return Status(CUNORM_STATUS_ALLOC_FAILED,
+                    "c = " + std::to_string(c) + " channels: cannot allocate the calibration's float64 accumulators");
+    }
     cunormBatchNormCalibration* const raw = created.get();
     context.calibrations.emplace(raw, std::move(created));
     *calib = raw;

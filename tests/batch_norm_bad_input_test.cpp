@@ -252,6 +252,19 @@ TEST_P(BatchNormBadInput, CalibrationArguments) {
   ASSERT_EQ(cunormBatchNormCalibrationCreate(handle_, 2, &calib), CUNORM_STATUS_SUCCESS);
 }
 
+// A channel count whose float64 accumulators cannot exist is ALLOC_FAILED naming c, and leaves
+// *calib as it was (it was INTERNAL_ERROR from an uncaught std::length_error).
+TEST_P(BatchNormBadInput, CalibrationTooManyChannels) {
+  CUNORM_OPEN_BACKEND_OR_SKIP(GetParam());
+  for (const int64_t c : {int64_t{1} << 61, std::numeric_limits<int64_t>::max()}) {
+    cunormBatchNormCalibration_t calib = nullptr;
+    EXPECT_EQ(cunormBatchNormCalibrationCreate(handle_, c, &calib), CUNORM_STATUS_ALLOC_FAILED);
+    EXPECT_EQ(std::string(cunormGetLastErrorMessage(handle_)).rfind("c = " + std::to_string(c), 0), 0u)
+        << cunormGetLastErrorMessage(handle_);
+    EXPECT_EQ(calib, nullptr);
+  }
+}
+
 std::string backend_name(const ::testing::TestParamInfo<cunormBackend_t>& info) { return backend_label(info.param); }
 
 INSTANTIATE_TEST_SUITE_P(All, BatchNormBadInput, ::testing::Values(CUNORM_BACKEND_SIMT, CUNORM_BACKEND_CUDA),

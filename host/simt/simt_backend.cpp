@@ -1,6 +1,7 @@
 // The SIMT backend (see simt_backend.hpp).
 #include "simt_backend.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -9,6 +10,7 @@
 #include "../launch/batch_norm_launch.hpp"
 #include "../launch/row_norm_backward_launch.hpp"
 #include "../launch/row_norm_forward_launch.hpp"
+#include "simt/fault_injection.hpp"
 #include "simt/launch.hpp"
 #include "simt_launcher.hpp"
 
@@ -37,8 +39,16 @@ Status SimtBackend::set_stream(cudaStream_t) { return Status::ok(); }
 Status SimtBackend::allocate(void** pointer, std::size_t bytes) {
   *pointer = nullptr;
   if (bytes == 0) return Status::ok();
+  // No object can be larger than PTRDIFF_MAX (glibc refuses such requests too): refused before the
+  // allocator, which under AddressSanitizer aborts on them instead of returning NULL.
+  if (bytes > static_cast<std::size_t>(PTRDIFF_MAX) - 255) {
+    return Status(CUNORM_STATUS_ALLOC_FAILED, "cannot allocate " + std::to_string(bytes) + " bytes");
+  }
   const std::size_t rounded = (bytes + 255) / 256 * 256;
-  if (rounded < bytes) return Status(CUNORM_STATUS_ALLOC_FAILED, "cannot allocate " + std::to_string(bytes) + " bytes");
+  if (simt::take_injected_fault(simt::FaultSite::kAllocation)) {
+    return Status(CUNORM_STATUS_ALLOC_FAILED,
+                  "allocation of " + std::to_string(bytes) + " bytes failed (injected fault)");
+  }
   void* memory = std::aligned_alloc(256, rounded);
   if (memory == nullptr) {
     return Status(CUNORM_STATUS_ALLOC_FAILED, "host allocation of " + std::to_string(bytes) + " bytes failed");

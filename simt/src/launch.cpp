@@ -10,6 +10,7 @@
 
 #include "engine.hpp"
 #include "sanitizer_hooks.hpp"
+#include "simt/fault_injection.hpp"
 #include "write_shadow.hpp"
 
 namespace simt {
@@ -251,6 +252,10 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   if (!refusal.empty()) {
     result.ok = false;
     result.message = std::string(config.name) + ": launch refused: " + refusal;
+    state.total_blocks = 0;
+  } else if (take_injected_fault(FaultSite::kLaunch)) {
+    result.ok = false;  // nothing ran, as when a GPU refuses a launch
+    result.message = std::string(config.name) + ": launch failed: injected fault (simt::inject_fault)";
     state.total_blocks = 0;
   } else {
     state.generation = next_shadow_generation();

@@ -34,13 +34,6 @@ int64_t offset_of(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, int64_
   return layout == CUNORM_LAYOUT_NCHW ? (n * C + c) * S + s : (n * S + s) * C + c;
 }
 
-// A float32 sum over a channel's M values chains at most 256 additions per thread (a block of 256
-// threads takes at most 65536 elements, host/batch_norm_plan.cpp) and then fixed trees, so it is
-// within (min(M, 512) + 8) 2^-23 of the sum of the terms' magnitudes.
-double summation_factor(int64_t m) {
-  return (static_cast<double>(std::min<int64_t>(m, 512)) + 8.0) * std::ldexp(1.0, -23);
-}
-
 }  // namespace
 
 BatchNormCase::BatchNormCase(cunormLayout_t layout_, DtypePair dtypes_, int64_t n_, int64_t c_, int64_t s_,
@@ -223,7 +216,7 @@ void magnitudes(const BatchNormCase& bn, const std::vector<double>& centre, cons
       }
     }
   }
-  const double factor = summation_factor(bn.n * bn.s);
+  const double factor = cunorm::reference::float32_sum_error_factor(std::min<int64_t>(bn.n * bn.s, 512));
   for (double& v : dgamma_slack) v *= factor;
   for (double& v : dbeta_slack) v *= factor;
 }

@@ -6,6 +6,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -71,7 +72,7 @@ class HostArray {
     for (std::size_t i = 0; i < count_; ++i) set(i, dist(rng));
   }
   // Every byte set to `byte`: a poison that a test can tell from any result.
-  void fill_bytes(unsigned char byte) { std::memset(bytes_.data(), byte, bytes_.size()); }
+  void fill_bytes(unsigned char byte) { std::fill(bytes_.begin(), bytes_.end(), byte); }
   bool bitwise_equal(const HostArray& other) const { return dtype_ == other.dtype_ && bytes_ == other.bytes_; }
 
  private:

@@ -1,0 +1,301 @@
+// BatchNorm in the benchmark: every BatchNorm layer shape of ResNet-50 (batch 32 on a GPU), NCHW and
+// NHWC, float32 and float16 activations (float32 parameters), for the training and inference
+// forwards and both backwards. Each is validated in full against the float64 reference, then
+// timed on a GPU beside cuDNN (training forward and backward) or measured in requested bytes on the
+// SIMT engine, where the shapes keep C and shrink N*S to at most 2^17 / C (at least 49) values per
+// channel. floor_bytes() is each op's DRAM floor.
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "benchmarks.hpp"
+#include "cudnn_batch_norm.hpp"
+#include "cunorm/reference.hpp"
+
+namespace bench {
+namespace {
+
+struct DtypePair {
+  cunormDataType_t dtype;
+  const char* label;
+};
+const DtypePair kDtypes[] = {{CUNORM_FLOAT32, "f32/f32"}, {CUNORM_FLOAT16, "f16/f32"}};
+constexpr cunormDataType_t kParam = CUNORM_FLOAT32;
+
+enum class Op { kForwardTraining, kForwardInference, kBackward, kBackwardInference };
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::kForwardTraining: return "batch_norm_forward_training";
+    case Op::kForwardInference: return "batch_norm_forward_inference";
+    case Op::kBackward: return "batch_norm_backward";
+    case Op::kBackwardInference: return "batch_norm_backward_inference";
+  }
+  return "?";
+}
+
+// ResNet-50's BatchNorm inputs (channels, height = width), torchvision's v1.5 layout.
+struct Layer {
+  int64_t c, hw;
+};
+const Layer kResNet50[] = {{64, 112}, {64, 56},  {256, 56}, {128, 56},  {128, 28}, {512, 28},
+                           {256, 28}, {256, 14}, {1024, 14}, {512, 14}, {512, 7},  {2048, 7}};
+
+// The DRAM floor: x (and dy) read once and y (or dx) written once; per channel, gamma and beta
+// read, running statistics read (and written by the training forward), saved statistics written
+// by the training forward and read by the backward, dgamma and dbeta written.
+Floor floor_bytes(Op op, int64_t elements, int64_t c, const DtypePair& d) {
+  const double tensor = static_cast<double>(elements) * static_cast<double>(element_size(d.dtype));
+  const double param = static_cast<double>(c) * static_cast<double>(element_size(kParam));
+  const double stat = static_cast<double>(c) * 4.0;
+  Floor floor;
+  switch (op) {
+    case Op::kForwardTraining:  // x, y; gamma, beta; running mean and var read and written; saved
+      floor.activations = 2.0 * tensor;
+      floor.other = 2.0 * param + 4.0 * stat + 2.0 * stat;
+      break;
+    case Op::kForwardInference:  // x, y; gamma, beta; running mean and var
+      floor.activations = 2.0 * tensor;
+      floor.other = 2.0 * param + 2.0 * stat;
+      break;
+    case Op::kBackward:
+    case Op::kBackwardInference:  // x, dy, dx; gamma; two statistics; dgamma, dbeta
+      floor.activations = 3.0 * tensor;
+      floor.other = param + 2.0 * stat + 2.0 * param;
+      break;
+  }
+  return floor;
+}
+
+// The (N, C, H, W) a run uses for a layer: batch 32 on a GPU; on the SIMT engine N = 1 and
+// H * W shrunk to at most 2^17 / C (at least 49), as (1, C, S, 1).
+struct Shape {
+  int64_t n, c, h, w;
+  int64_t elements() const { return n * c * h * w; }
+  std::string label(bool gpu) const {
+    return std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + (gpu ? "x" + std::to_string(w) : "");
+  }
+};
+Shape shape_of(const Layer& layer, bool gpu) {
+  if (gpu) return {32, layer.c, layer.hw, layer.hw};
+  return {1, layer.c, std::min(layer.hw * layer.hw, std::max<int64_t>(49, 131072 / layer.c)), 1};
+}
+
+// Counts values outside `tolerance` (plus `slack[i]` when given).
+std::size_t count_outside(const HostArray& actual, const std::vector<double>& expected,
+                          const cunorm::reference::Tolerance& tolerance, const std::vector<double>* slack = nullptr) {
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const double allowed = tolerance.absolute + tolerance.relative * std::abs(expected[i]) +
+                           (slack != nullptr ? (*slack)[i] : 0.0);
+    bad += !(std::abs(actual.get(i) - expected[i]) <= allowed);
+  }
+  return bad;
+}
+
+struct Problem {
+  Op op;
+  DtypePair d;
+  cunormLayout_t layout;
+  int64_t n, c, h, w;
+  HostArray x, dy, gamma, beta, running_mean, running_var;
+  int copies;
+  DeviceBuffer d_x, d_dy, d_gamma, d_beta, d_out, d_running_mean, d_running_var, d_saved_mean, d_saved_invstd,
+      d_dgamma, d_dbeta;
+
+  Problem(Op op_, const DtypePair& d_, cunormLayout_t layout_, int64_t n_, int64_t c_, int64_t h_, int64_t w_,
+          std::mt19937_64& rng)
+      : op(op_),
+        d(d_),
+        layout(layout_),
+        n(n_),
+        c(c_),
+        h(h_),
+        w(w_),
+        x(d_.dtype, static_cast<std::size_t>(n_ * c_ * h_ * w_)),
+        dy(d_.dtype, x.count()),
+        gamma(kParam, static_cast<std::size_t>(c_)),
+        beta(kParam, static_cast<std::size_t>(c_)),
+        running_mean(CUNORM_FLOAT32, static_cast<std::size_t>(c_)),
+        running_var(CUNORM_FLOAT32, static_cast<std::size_t>(c_)),
+        copies(input_copies(x.byte_size())),
+        d_x(x.byte_size() * static_cast<std::size_t>(copies)),
+        d_dy(x.byte_size() * static_cast<std::size_t>(copies)),
+        d_gamma(gamma.byte_size()),
+        d_beta(gamma.byte_size()),
+        d_out(x.byte_size()),
+        d_running_mean(running_mean.byte_size()),
+        d_running_var(running_mean.byte_size()),
+        d_saved_mean(running_mean.byte_size()),
+        d_saved_invstd(running_mean.byte_size()),
+        d_dgamma(gamma.byte_size()),
+        d_dbeta(gamma.byte_size()) {
+    x.fill_uniform(rng, -3.0, 3.0);
+    dy.fill_uniform(rng, -1.0, 1.0);
+    gamma.fill_uniform(rng, 0.5, 1.5);
+    beta.fill_uniform(rng, -0.5, 0.5);
+    running_mean.fill_uniform(rng, -0.5, 0.5);
+    running_var.fill_uniform(rng, 1.0, 4.0);
+    d_x.upload(x, static_cast<std::size_t>(copies));
+    d_dy.upload(dy, static_cast<std::size_t>(copies));
+    d_gamma.upload(gamma);
+    d_beta.upload(beta);
+    d_running_mean.upload(running_mean);
+    d_running_var.upload(running_var);
+    // The backward reads the training forward's saved statistics.
+    if (op == Op::kBackward) run_training_forward(d_x.get());
+  }
+
+  int64_t s() const { return h * w; }
+
+  void run_training_forward(const void* xc) {
+    check(cunormBatchNormForwardTraining(machine.handle, layout, n, c, s(), d.dtype, kParam, xc, d_gamma.get(),
+                                         d_beta.get(), 1e-5f, 0.1f, d_running_mean.floats(), d_running_var.floats(),
+                                         d_out.get(), d_saved_mean.floats(), d_saved_invstd.floats()),
+          "cunormBatchNormForwardTraining");
+  }
+
+  // The op on copy `copy` of the inputs.
+  void run(int copy) {
+    const void* xc = d_x.part(static_cast<std::size_t>(copy), x.byte_size());
+    const void* dyc = d_dy.part(static_cast<std::size_t>(copy), x.byte_size());
+    switch (op) {
+      case Op::kForwardTraining: run_training_forward(xc); break;
+      case Op::kForwardInference:
+        check(cunormBatchNormForwardInference(machine.handle, layout, n, c, s(), d.dtype, kParam, xc, d_gamma.get(),
+                                              d_beta.get(), d_running_mean.floats(), d_running_var.floats(), 1e-5f,
+                                              d_out.get()),
+              "cunormBatchNormForwardInference");
+        break;
+      case Op::kBackward:
+        check(cunormBatchNormBackward(machine.handle, layout, n, c, s(), d.dtype, kParam, dyc, xc, d_gamma.get(),
+                                      d_saved_mean.floats(), d_saved_invstd.floats(), d_out.get(), d_dgamma.get(),
+                                      d_dbeta.get()),
+              "cunormBatchNormBackward");
+        break;
+      case Op::kBackwardInference:
+        check(cunormBatchNormBackwardInference(machine.handle, layout, n, c, s(), d.dtype, kParam, dyc, xc,
+                                               d_gamma.get(), d_running_mean.floats(), d_running_var.floats(), 1e-5f,
+                                               d_out.get(), d_dgamma.get(), d_dbeta.get()),
+              "cunormBatchNormBackwardInference");
+        break;
+    }
+  }
+
+  // After the first run: every output value against the reference (running statistics from their
+  // values before that run); returns the number outside the tolerance.
+  std::size_t validate() const {
+    namespace ref = cunorm::reference;
+    const std::size_t channels = static_cast<std::size_t>(c);
+    const std::vector<double> xs = x.to_doubles(), gs = gamma.to_doubles(), bs = beta.to_doubles();
+    std::vector<double> rm = running_mean.to_doubles(), rv = running_var.to_doubles();
+    const HostArray out = d_out.download(d.dtype, x.count());
+    std::vector<double> expected(x.count());
+    if (op == Op::kForwardInference) {
+      ref::batch_norm_forward_inference(layout, n, c, s(), xs.data(), gs.data(), bs.data(), rm.data(), rv.data(),
+                                        1e-5, expected.data());
+      return count_outside(out, expected, ref::output_tolerance(d.dtype));
+    }
+    const HostArray saved_mean = d_saved_mean.download(CUNORM_FLOAT32, channels);
+    const HostArray saved_invstd = d_saved_invstd.download(CUNORM_FLOAT32, channels);
+    if (op == Op::kForwardTraining) {
+      std::vector<double> mean(channels), invstd(channels);
+      ref::batch_norm_forward_training(layout, n, c, s(), xs.data(), gs.data(), bs.data(), 1e-5, 0.1,
+                                       CUNORM_RUNNING_VAR_UNBIASED, rm.data(), rv.data(), expected.data(), mean.data(),
+                                       invstd.data());
+      const auto stats = ref::statistics_tolerance();
+      return count_outside(out, expected, ref::output_tolerance(d.dtype)) +
+             count_outside(saved_mean, mean, stats) + count_outside(saved_invstd, invstd, stats) +
+             count_outside(d_running_mean.download(CUNORM_FLOAT32, channels), rm, stats) +
+             count_outside(d_running_var.download(CUNORM_FLOAT32, channels), rv, stats);
+    }
+    // Backward: the statistics the kernels used (saved, or running turned into invstd).
+    const std::vector<double> dys = dy.to_doubles();
+    std::vector<double> dgamma(channels), dbeta(channels), centre(channels), inverse(channels);
+    for (std::size_t k = 0; k < channels; ++k) {
+      centre[k] = op == Op::kBackward ? saved_mean.get(k) : rm[k];
+      inverse[k] = op == Op::kBackward ? saved_invstd.get(k) : 1.0 / std::sqrt(rv[k] + 1e-5);
+    }
+    if (op == Op::kBackward) {
+      ref::batch_norm_backward(layout, n, c, s(), dys.data(), xs.data(), gs.data(), centre.data(), inverse.data(),
+                               expected.data(), dgamma.data(), dbeta.data());
+    } else {
+      ref::batch_norm_backward_inference(layout, n, c, s(), dys.data(), xs.data(), gs.data(), rm.data(), rv.data(),
+                                         1e-5, expected.data(), dgamma.data(), dbeta.data());
+    }
+    // dgamma and dbeta are float32 sums over N*S terms of each channel.
+    std::vector<double> slack_gamma(channels), slack_beta(channels);
+    const double factor = ref::float32_sum_error_factor(std::min<int64_t>(n * s(), 512));
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const std::size_t k = layout == CUNORM_LAYOUT_NCHW ? i / static_cast<std::size_t>(s()) % channels : i % channels;
+      slack_gamma[k] += factor * std::abs(dys[i] * (xs[i] - centre[k]) * inverse[k]);
+      slack_beta[k] += factor * std::abs(dys[i]);
+    }
+    const auto param = ref::output_tolerance(kParam);
+    return count_outside(out, expected, ref::output_tolerance(d.dtype)) +
+           count_outside(d_dgamma.download(kParam, channels), dgamma, param, &slack_gamma) +
+           count_outside(d_dbeta.download(kParam, channels), dbeta, param, &slack_beta);
+  }
+
+  double cudnn_ms() const {
+    if (op != Op::kForwardTraining && op != Op::kBackward) return 0.0;
+    const CudnnBatchNormInputs inputs{layout, n,   c, h, w, d.dtype, &d_x, &d_dy, x.byte_size(), copies,
+                                      d_gamma.get(), d_beta.get()};
+    return cudnn_batch_norm_ms(
+        op == Op::kForwardTraining ? CudnnBatchNormPass::kForwardTraining : CudnnBatchNormPass::kBackward, inputs);
+  }
+};
+
+}  // namespace
+
+void run_batch_norm_benchmarks(const Report& report) {
+  if (machine.on_gpu) {
+    report.header("BatchNorm on ResNet-50's layer shapes (shape: N x C x H x W)", true);
+    std::printf("%s\n", cudnn_description().c_str());
+  } else {
+    report.header("BatchNorm on ResNet-50's channel counts (shape: N x C x S, S shrunk to at most 2^17 / C)", false);
+  }
+  std::mt19937_64 rng(2025);
+  for (Op op : {Op::kForwardTraining, Op::kForwardInference, Op::kBackward, Op::kBackwardInference}) {
+    for (cunormLayout_t layout : {CUNORM_LAYOUT_NCHW, CUNORM_LAYOUT_NHWC}) {
+      for (const DtypePair& d : kDtypes) {
+        for (const Layer& layer : kResNet50) {
+          const Shape shape = shape_of(layer, machine.on_gpu), gpu_shape = shape_of(layer, true);
+          Row row;
+          row.op = op_name(op);
+          row.layout = layout == CUNORM_LAYOUT_NCHW ? "NCHW" : "NHWC";
+          row.dtypes = d.label;
+          row.shape = shape.label(machine.on_gpu);
+          row.gpu_shape = gpu_shape.label(true);
+          row.elements = static_cast<double>(shape.elements());
+          row.gpu_elements = static_cast<double>(gpu_shape.elements());
+          row.floor = floor_bytes(op, shape.elements(), shape.c, d);
+          row.gpu_floor = floor_bytes(op, gpu_shape.elements(), gpu_shape.c, d);
+          progress(row.op + " " + row.layout + " " + row.dtypes + " " + row.shape);
+          Problem problem(op, d, layout, shape.n, shape.c, shape.h, shape.w, rng);
+          simt::LaunchRecorder recorder;
+          const simt::TrafficWatch activations({{"x", problem.d_x.get(), problem.x.byte_size()},
+                                                 {"dy", problem.d_dy.get(), problem.x.byte_size()},
+                                                 {"out", problem.d_out.get(), problem.x.byte_size()}});
+          problem.run(0);
+          const std::size_t bad = problem.validate();
+          end_progress();
+          if (bad != 0) {
+            std::fprintf(stderr, "VALIDATION FAILED: %s %s %s %s: %zu values outside the tolerance\n",
+                         row.op.c_str(), row.layout.c_str(), row.dtypes.c_str(), row.shape.c_str(), bad);
+            std::exit(1);
+          }
+          if (machine.on_gpu) {
+            row.ms = median_ms([&](int copy) { problem.run(copy); }, problem.copies);
+            row.cudnn_ms = problem.cudnn_ms();
+          } else {
+            record_traffic(recorder, row);
+          }
+          report.add(row);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace bench

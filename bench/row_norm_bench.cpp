@@ -1,0 +1,248 @@
+// LayerNorm and RMSNorm forward and backward in the benchmark: each shape is validated against the
+// float64 reference (64 sampled rows of the output, every dgamma/dbeta), then timed on a GPU or
+// measured in requested bytes on the SIMT engine. floor_bytes() is each op's DRAM floor.
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "benchmarks.hpp"
+#include "cunorm/reference.hpp"
+
+namespace bench {
+namespace {
+
+struct DtypePair {
+  cunormDataType_t dtype, param;
+  const char* label;
+};
+const DtypePair kDtypes[] = {{CUNORM_FLOAT32, CUNORM_FLOAT32, "f32/f32"},
+                             {CUNORM_FLOAT16, CUNORM_FLOAT32, "f16/f32"},
+                             {CUNORM_BFLOAT16, CUNORM_BFLOAT16, "bf16/bf16"}};
+
+enum class Op { kLayerNormForward, kLayerNormBackward, kRmsNormForward, kRmsNormBackward };
+const char* op_name(Op op) {
+  switch (op) {
+    case Op::kLayerNormForward: return "layer_norm_forward";
+    case Op::kLayerNormBackward: return "layer_norm_backward";
+    case Op::kRmsNormForward: return "rms_norm_forward";
+    case Op::kRmsNormBackward: return "rms_norm_backward";
+  }
+  return "?";
+}
+bool is_layer_norm(Op op) { return op == Op::kLayerNormForward || op == Op::kLayerNormBackward; }
+bool is_forward(Op op) { return op == Op::kLayerNormForward || op == Op::kRmsNormForward; }
+
+// The DRAM floor of each op: activations read or written once (forward: x, y; backward: x, dy,
+// dx); parameters and their gradients once, per-row statistics once.
+Floor floor_bytes(Op op, int64_t rows, int64_t cols, const DtypePair& d) {
+  const double n = static_cast<double>(rows * cols), s = static_cast<double>(element_size(d.dtype));
+  const double p = static_cast<double>(cols) * static_cast<double>(element_size(d.param));
+  const double stats = static_cast<double>(rows) * (is_layer_norm(op) ? 8.0 : 4.0);
+  const double params = is_layer_norm(op) ? 2.0 * p : p;  // gamma (and beta), or dgamma (and dbeta)
+  Floor floor;
+  floor.activations = (is_forward(op) ? 2.0 : 3.0) * n * s;
+  floor.other = params + stats + (is_forward(op) ? 0.0 : p);  // the backward also reads gamma
+  return floor;
+}
+
+// One problem: inputs on the device (x and dy in `copies` copies), the op's call, and its
+// validation against the reference.
+struct Problem {
+  Op op;
+  DtypePair d;
+  int64_t rows, cols;
+  HostArray x, dy, gamma, beta;
+  int copies;
+  DeviceBuffer d_x, d_dy, d_gamma, d_beta, d_out, d_mean, d_rstd, d_dgamma, d_dbeta;
+
+  Problem(Op op_, const DtypePair& d_, int64_t rows_, int64_t cols_, std::mt19937_64& rng)
+      : op(op_),
+        d(d_),
+        rows(rows_),
+        cols(cols_),
+        x(d_.dtype, static_cast<std::size_t>(rows_ * cols_)),
+        dy(d_.dtype, static_cast<std::size_t>(rows_ * cols_)),
+        gamma(d_.param, static_cast<std::size_t>(cols_)),
+        beta(d_.param, static_cast<std::size_t>(cols_)),
+        copies(input_copies(x.byte_size())),
+        d_x(x.byte_size() * static_cast<std::size_t>(copies)),
+        d_dy(x.byte_size() * static_cast<std::size_t>(copies)),
+        d_gamma(gamma.byte_size()),
+        d_beta(gamma.byte_size()),
+        d_out(x.byte_size()),
+        d_mean(static_cast<std::size_t>(rows_) * sizeof(float)),
+        d_rstd(static_cast<std::size_t>(rows_) * sizeof(float)),
+        d_dgamma(gamma.byte_size()),
+        d_dbeta(gamma.byte_size()) {
+    x.fill_uniform(rng, -3.0, 3.0);
+    dy.fill_uniform(rng, -1.0, 1.0);
+    gamma.fill_uniform(rng, 0.5, 1.5);
+    beta.fill_uniform(rng, -0.5, 0.5);
+    d_x.upload(x, static_cast<std::size_t>(copies));
+    d_dy.upload(dy, static_cast<std::size_t>(copies));
+    d_gamma.upload(gamma);
+    d_beta.upload(beta);
+    // The backward needs the forward's statistics.
+    if (!is_forward(op)) run_forward(d_x.get());
+  }
+
+  void run_forward(const void* xc) {
+    if (is_layer_norm(op)) {
+      check(cunormLayerNormForward(machine.handle, rows, cols, d.dtype, d.param, xc, d_gamma.get(), d_beta.get(),
+                                   1e-5f, d_out.get(), d_mean.floats(), d_rstd.floats()),
+            "cunormLayerNormForward");
+    } else {
+      check(cunormRMSNormForward(machine.handle, rows, cols, d.dtype, d.param, xc, d_gamma.get(), 1e-5f, d_out.get(),
+                                 d_rstd.floats()),
+            "cunormRMSNormForward");
+    }
+  }
+
+  // The op on copy `c` of the inputs.
+  void run(int c) {
+    const void* xc = d_x.part(static_cast<std::size_t>(c), x.byte_size());
+    const void* dyc = d_dy.part(static_cast<std::size_t>(c), x.byte_size());
+    if (is_forward(op)) {
+      run_forward(xc);
+    } else if (is_layer_norm(op)) {
+      check(cunormLayerNormBackward(machine.handle, rows, cols, d.dtype, d.param, dyc, xc, d_mean.floats(),
+                                    d_rstd.floats(), d_gamma.get(), d_out.get(), d_dgamma.get(), d_dbeta.get()),
+            "cunormLayerNormBackward");
+    } else {
+      check(cunormRMSNormBackward(machine.handle, rows, cols, d.dtype, d.param, dyc, xc, d_rstd.floats(),
+                                  d_gamma.get(), d_out.get(), d_dgamma.get()),
+            "cunormRMSNormBackward");
+    }
+  }
+
+  // Compares up to 64 rows spread over the tensor (and, for the backward, every dgamma/dbeta,
+  // which sum over all rows); returns the number of values outside the tolerance.
+  std::size_t validate() const {
+    const auto tolerance = cunorm::reference::output_tolerance(d.dtype);
+    const HostArray out = d_out.download(d.dtype, x.count());
+    const HostArray rstd = d_rstd.download(CUNORM_FLOAT32, static_cast<std::size_t>(rows));
+    const HostArray mean = d_mean.download(CUNORM_FLOAT32, static_cast<std::size_t>(rows));
+    const std::vector<double> gs = gamma.to_doubles(), bs = beta.to_doubles();
+    const int64_t step = std::max<int64_t>(1, rows / 64);
+    const std::size_t n = static_cast<std::size_t>(cols);
+    std::vector<double> xr(n), dyr(n), ref(n), dg(n), db(n), dg_sum(n, 0.0), db_sum(n, 0.0), dg_abs(n, 0.0),
+        db_abs(n, 0.0);
+    std::size_t bad = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const bool sampled = r % step == 0;
+      if (!sampled && is_forward(op)) continue;
+      for (std::size_t j = 0; j < n; ++j) {
+        xr[j] = x.get(static_cast<std::size_t>(r) * n + j);
+        dyr[j] = dy.get(static_cast<std::size_t>(r) * n + j);
+      }
+      const float m = static_cast<float>(mean.get(static_cast<std::size_t>(r)));
+      const float s = static_cast<float>(rstd.get(static_cast<std::size_t>(r)));
+      switch (op) {
+        case Op::kLayerNormForward:
+          cunorm::reference::layer_norm_forward(1, cols, xr.data(), gs.data(), bs.data(), 1e-5, ref.data(),
+                                                static_cast<double*>(nullptr), static_cast<double*>(nullptr));
+          break;
+        case Op::kRmsNormForward:
+          cunorm::reference::rms_norm_forward(1, cols, xr.data(), gs.data(), 1e-5, ref.data(),
+                                              static_cast<double*>(nullptr));
+          break;
+        case Op::kLayerNormBackward:
+          cunorm::reference::layer_norm_backward(1, cols, dyr.data(), xr.data(), &m, &s, gs.data(), ref.data(),
+                                                 dg.data(), db.data());
+          break;
+        case Op::kRmsNormBackward:
+          cunorm::reference::rms_norm_backward(1, cols, dyr.data(), xr.data(), &s, gs.data(), ref.data(), dg.data());
+          break;
+      }
+      if (!is_forward(op)) {
+        for (std::size_t j = 0; j < n; ++j) {
+          dg_sum[j] += dg[j];
+          dg_abs[j] += std::abs(dg[j]);
+          db_sum[j] += is_layer_norm(op) ? db[j] : 0.0;
+          db_abs[j] += is_layer_norm(op) ? std::abs(db[j]) : 0.0;
+        }
+      }
+      if (!sampled) continue;
+      for (std::size_t j = 0; j < n; ++j)
+        bad += !tolerance.accepts(out.get(static_cast<std::size_t>(r) * n + j), ref[j]);
+    }
+    if (!is_forward(op)) {
+      const auto param_tolerance = cunorm::reference::output_tolerance(d.param);
+      const double factor = cunorm::reference::float32_sum_error_factor(rows);
+      const HostArray dgamma = d_dgamma.download(d.param, n), dbeta = d_dbeta.download(d.param, n);
+      auto outside = [&](double actual, double expected, double magnitude) {
+        return std::abs(actual - expected) >
+               factor * magnitude + param_tolerance.absolute + param_tolerance.relative * std::abs(expected);
+      };
+      for (std::size_t j = 0; j < n; ++j) {
+        bad += outside(dgamma.get(j), dg_sum[j], dg_abs[j]);
+        if (is_layer_norm(op)) bad += outside(dbeta.get(j), db_sum[j], db_abs[j]);
+      }
+    }
+    return bad;
+  }
+};
+
+struct Shape {
+  int64_t rows, cols;
+};
+
+// Row lengths from 32 to 262144 at a fixed total size (2^26 elements on a GPU, 2^17 on the SIMT
+// engine), odd lengths, then rows >> cols.
+std::vector<Shape> row_shapes(bool gpu) {
+  const int64_t total = gpu ? (int64_t{1} << 26) : (int64_t{1} << 17);
+  std::vector<Shape> shapes;
+  for (int64_t cols = 32; cols <= 262144; cols *= 2) shapes.push_back({std::max<int64_t>(1, total / cols), cols});
+  for (int64_t cols : {768, 1000, 4099}) shapes.push_back({std::max<int64_t>(1, total / cols), cols});
+  shapes.push_back({gpu ? 1000000 : 2048, 128});
+  return shapes;
+}
+
+std::string shape_label(const Shape& shape) { return std::to_string(shape.rows) + "x" + std::to_string(shape.cols); }
+
+}  // namespace
+
+void run_row_norm_benchmarks(const Report& report) {
+  report.header("LayerNorm and RMSNorm (shape: rows x cols)", false);
+  std::mt19937_64 rng(2024);
+  for (Op op : {Op::kLayerNormForward, Op::kLayerNormBackward, Op::kRmsNormForward, Op::kRmsNormBackward}) {
+    for (const DtypePair& d : kDtypes) {
+      const std::vector<Shape> shapes = row_shapes(machine.on_gpu), gpu_shapes = row_shapes(true);
+      for (std::size_t i = 0; i < shapes.size(); ++i) {
+        const Shape& shape = shapes[i];
+        Row row;
+        row.op = op_name(op);
+        row.dtypes = d.label;
+        row.shape = shape_label(shape);
+        row.gpu_shape = shape_label(gpu_shapes[i]);
+        row.elements = static_cast<double>(shape.rows * shape.cols);
+        row.gpu_elements = static_cast<double>(gpu_shapes[i].rows * gpu_shapes[i].cols);
+        row.floor = floor_bytes(op, shape.rows, shape.cols, d);
+        row.gpu_floor = floor_bytes(op, gpu_shapes[i].rows, gpu_shapes[i].cols, d);
+        progress(row.op + " " + row.dtypes + " " + row.shape);
+        Problem problem(op, d, shape.rows, shape.cols, rng);
+        simt::LaunchRecorder recorder;
+        const simt::TrafficWatch activations({{"x", problem.d_x.get(), problem.x.byte_size()},
+                                               {"dy", problem.d_dy.get(), problem.x.byte_size()},
+                                               {"out", problem.d_out.get(), problem.x.byte_size()}});
+        problem.run(0);
+        const std::size_t bad = problem.validate();
+        end_progress();
+        if (bad != 0) {
+          std::fprintf(stderr, "VALIDATION FAILED: %s %s %s: %zu values outside the tolerance\n", row.op.c_str(),
+                       row.dtypes.c_str(), row.shape.c_str(), bad);
+          std::exit(1);
+        }
+        if (machine.on_gpu) {
+          row.ms = median_ms([&](int c) { problem.run(c); }, problem.copies);
+        } else {
+          record_traffic(recorder, row);
+        }
+        report.add(row);
+      }
+    }
+  }
+}
+
+}  // namespace bench

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Writes docs/performance.md and its chart from the benchmark's JSON lines and the static report.
+
+Inputs: the rows `cunorm_bench --json FILE` wrote on the SIMT engine (bytes each op's kernels
+requested, split into the activation tensors and everything else, with the op's DRAM floor at the
+shape run and at the shape a GPU run measures) and build/static_report/report.json
+(tools/static_report.py). Outputs: a markdown page and a PNG bar chart of bytes per element
+against the floor for each op and kernel variant.
+
+The implied H100 time of a row is the traffic a GPU would move at the GPU shape, at 3.0 TB/s:
+the activation floor times the measured activation ratio (shape-independent: every activation
+pass reads or writes the whole tensor), plus the per-row / per-channel floor (parameters and
+statistics, whose repeated reads and the reductions' partial states stay in L2 at these sizes).
+
+Usage: performance_doc.py BENCH_JSONL STATIC_REPORT_JSON OUT_MD OUT_PNG   (needs matplotlib)
+"""
+import collections
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interactive backend)
+
+H100_BYTES_PER_SECOND = 3.0e12
+
+
+def variant_of(row):
+    """'warp_rows<CUNORM_FLOAT16,CUNORM_FLOAT32>' -> 'warp_rows'."""
+    return row["kernel"].split("<")[0]
+
+
+def implied_us(row):
+    ratio = row["requested_activations"] / row["floor_activations"]
+    return (row["gpu_floor_activations"] * ratio + row["gpu_floor_other"]) / H100_BYTES_PER_SECOND * 1e6
+
+
+def floor_us(row):
+    return (row["gpu_floor_activations"] + row["gpu_floor_other"]) / H100_BYTES_PER_SECOND * 1e6
+
+
+def group_key(row):
+    return (row["op"], row["layout"], variant_of(row), row["dtypes"])
+
+
+def chart(rows, path):
+    groups = collections.OrderedDict()
+    for row in rows:
+        groups.setdefault(group_key(row), []).append(row)
+    labels, activations, others, floors = [], [], [], []
+    for (op, layout, variant, dtypes), members in groups.items():
+        elements = sum(r["elements"] for r in members)
+        labels.append(" ".join(p for p in (op, layout, variant, dtypes) if p))
+        activations.append(sum(r["requested_activations"] for r in members) / elements)
+        others.append(sum(r["requested_other"] for r in members) / elements)
+        floors.append(sum(r["floor_activations"] + r["floor_other"] for r in members) / elements)
+    height = 0.28 * len(labels) + 1.5
+    fig, ax = plt.subplots(figsize=(11, height))
+    ys = range(len(labels))
+    ax.barh(ys, activations, color="#3b75af", label="x, y, dy, dx (activations) requested")
+    ax.barh(ys, others, left=activations, color="#a6c8e8", hatch="//", edgecolor="#6d93b8",
+            label="parameters, statistics, partial states requested (L2-resident on a GPU)")
+    ax.scatter(floors, ys, marker="|", s=160, color="black", zorder=3, label="DRAM floor")
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels(labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("bytes per element (all shapes of the group, SIMT engine launch records)")
+    ax.set_title("cunorm: global-memory bytes requested per element against the DRAM floor")
+    ax.legend(loc="lower right", fontsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def shape_table(rows, op, columns, with_sum):
+    """Implied H100 microseconds (floor) per GPU shape of `op`, one column per (layout, dtypes);
+    with_sum adds the column sums (a whole network's layers)."""
+    by_shape = collections.OrderedDict()
+    for row in rows:
+        if row["op"] == op:
+            by_shape.setdefault(row["gpu_shape"], {})[(row["layout"], row["dtypes"])] = row
+    header = "| GPU shape | " + " | ".join(" ".join(p for p in c if p) for c in columns) + " |"
+    lines = [header, "|---" * (len(columns) + 1) + "|"]
+    totals = [[0.0, 0.0] for _ in columns]
+    for shape, cells in by_shape.items():
+        out = []
+        for i, column in enumerate(columns):
+            row = cells.get(column)
+            if row is None:
+                out.append("-")
+                continue
+            totals[i][0] += implied_us(row)
+            totals[i][1] += floor_us(row)
+            ratio = row["requested_activations"] / row["floor_activations"]
+            out.append(f"{implied_us(row):.1f} ({floor_us(row):.1f}) {variant_of(row)} {ratio:.2f}x")
+        lines.append(f"| {shape} | " + " | ".join(out) + " |")
+    if with_sum:
+        lines.append("| **sum** | " + " | ".join(f"**{t[0]:.1f} ({t[1]:.1f})**" for t in totals) + " |")
+    return lines
+
+
+def static_section(report):
+    summary = report["summary"]
+    families = collections.OrderedDict()
+    for k in report["kernels"]:
+        entry = families.setdefault((k["family"], k["arch"]),
+                                    {"n": 0, "regs": 0, "occ80": 100.0, "occ90": 100.0, "spill": 0})
+        entry["n"] += 1
+        entry["regs"] = max(entry["regs"], k["registers"])
+        entry["occ80"] = min(entry["occ80"], k["occupancy_sm80"])
+        entry["occ90"] = min(entry["occ90"], k["occupancy_sm90"])
+        entry["spill"] += 1 if k["stack"] or k["local"] else 0
+    lines = [
+        f"{summary['instantiations']} kernel instantiations on {', '.join(summary['architectures'])}; "
+        f"{summary['using_stack_or_local_memory']} use stack or local memory (spills); "
+        f"{summary['vector_paths_with_128_bit']} of {summary['vector_paths']} vector-path compilations issue "
+        "128-bit global loads and stores (LDG.E.128 / STG.E.128 in the SASS).",
+        "",
+        "| kernel family | arch | instantiations | most registers | lowest occupancy sm_80 % | "
+        "lowest occupancy sm_90 % | with spills |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (family, arch), e in sorted(families.items()):
+        lines.append(f"| `{family}` | {arch} | {e['n']} | {e['regs']} | {e['occ80']:.1f} | {e['occ90']:.1f} | "
+                     f"{e['spill']} |")
+    return lines
+
+
+def main():
+    bench_path, static_path, md_path, png_path = sys.argv[1:5]
+    with open(bench_path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    with open(static_path) as f:
+        report = json.load(f)
+    chart(rows, png_path)
+
+    row_columns = [("", d) for d in ("f32/f32", "f16/f32", "bf16/bf16")]
+    bn_columns = [(lay, d) for lay in ("NCHW", "NHWC") for d in ("f32/f32", "f16/f32")]
+    md = [
+        "# Performance",
+        "",
+        "<!-- Generated by scripts/performance_doc.sh (tools/performance_doc.py) from the benchmark's",
+        "     SIMT run and the build's static kernel report. Do not edit by hand. -->",
+        "",
+        "No GPU has been available to this project, so this page shows what can be established without one:",
+        "the bytes every kernel requests (counted by the SIMT engine at every global load and store, per",
+        "buffer), the DRAM floor of each op (byte formulas in `bench/row_norm_bench.cpp` and",
+        "`bench/batch_norm_bench.cpp`), the time that traffic implies on an H100 at 3.0 TB/s, and the",
+        "compiled kernels' resources. Measured GPU times come from `scripts/bench.sh` on a machine with a GPU",
+        "(it prints ms, GB/s, percent of the device-to-device copy bandwidth and, for BatchNorm, cuDNN's times).",
+        "",
+        "## Bytes per element against the floor",
+        "",
+        f"![bytes per element against the floor]({os.path.basename(png_path)})",
+        "",
+        "Each bar sums one op, layout, kernel variant and dtype pair over the shapes the benchmark runs on the",
+        "SIMT engine. The dark part is what the kernels request of the activation tensors (x, y, dy, dx):",
+        "exactly the floor for LayerNorm and RMSNorm (every variant reads and writes each activation once),",
+        "1.5x for BatchNorm's training forward and 1.67x for its backward (three passes: statistics, then",
+        "normalize; docs/batch_norm.md), 1x for BatchNorm inference. The light part is everything else:",
+        "parameters read again by every block that needs them, per-row or per-channel statistics, and the",
+        "partial states of the cross-block reductions. It is large at the SIMT engine's small shapes",
+        "(BatchNorm keeps at least two blocks per SM of work, each with a partial state per channel) and",
+        "small at GPU shapes; on a GPU these bytes are served from L2.",
+        "",
+        "## Time implied on an H100 (3.0 TB/s)",
+        "",
+        "Microseconds at the shapes a GPU run measures: activation floor x measured activation ratio +",
+        "per-row/per-channel floor, at 3.0 TB/s; in parentheses the floor itself. Each cell also names the",
+        "variant the plan picks and the activation ratio. Launch overheads and the limits of the 3-pass",
+        "BatchNorm at small N*S are not in this model; only a GPU run measures them.",
+        "",
+    ]
+    for op in ("layer_norm_forward", "layer_norm_backward", "rms_norm_forward", "rms_norm_backward"):
+        md += [f"### {op}", ""] + shape_table(rows, op, row_columns, False) + [""]
+    for op in ("batch_norm_forward_training", "batch_norm_forward_inference", "batch_norm_backward",
+               "batch_norm_backward_inference"):
+        md += [f"### {op} (ResNet-50 layers, batch 32)", ""] + shape_table(rows, op, bn_columns, True) + [""]
+    md += ["## Static kernel report", ""] + static_section(report) + [
+        "",
+        "The full table (every instantiation and architecture) is `build/static_report/report.md`, written",
+        "by every build with the CUDA backend; the build fails on any spill or a vector path without 128-bit",
+        "accesses.",
+        "",
+    ]
+    with open(md_path, "w") as f:
+        f.write("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
