@@ -273,24 +273,8 @@ void run_batch_norm_benchmarks(const Report& report) {
           row.gpu_floor = floor_bytes(op, gpu_shape.elements(), gpu_shape.c, d);
           progress(row.op + " " + row.layout + " " + row.dtypes + " " + row.shape);
           Problem problem(op, d, layout, shape.n, shape.c, shape.h, shape.w, rng);
-          simt::LaunchRecorder recorder;
-          const simt::TrafficWatch activations({{"x", problem.d_x.get(), problem.x.byte_size()},
-                                                 {"dy", problem.d_dy.get(), problem.x.byte_size()},
-                                                 {"out", problem.d_out.get(), problem.x.byte_size()}});
-          problem.run(0);
-          const std::size_t bad = problem.validate();
-          end_progress();
-          if (bad != 0) {
-            std::fprintf(stderr, "VALIDATION FAILED: %s %s %s %s: %zu values outside the tolerance\n",
-                         row.op.c_str(), row.layout.c_str(), row.dtypes.c_str(), row.shape.c_str(), bad);
-            std::exit(1);
-          }
-          if (machine.on_gpu) {
-            row.ms = median_ms([&](int copy) { problem.run(copy); }, problem.copies);
-            row.cudnn_ms = problem.cudnn_ms();
-          } else {
-            record_traffic(recorder, row);
-          }
+          validate_and_measure(problem, row);
+          if (machine.on_gpu) row.cudnn_ms = problem.cudnn_ms();
           report.add(row);
         }
       }

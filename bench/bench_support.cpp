@@ -137,6 +137,12 @@ void record_traffic(const simt::LaunchRecorder& recorder, Row& row) {
   row.kernel = first.substr(begin, first.find('>') + 1 - begin);
 }
 
+void fail_validation(const Row& row, std::size_t bad_values) {
+  std::fprintf(stderr, "VALIDATION FAILED: %s %s%s%s %s: %zu values outside the tolerance\n", row.op.c_str(),
+               row.layout.c_str(), row.layout.empty() ? "" : " ", row.dtypes.c_str(), row.shape.c_str(), bad_values);
+  std::exit(1);
+}
+
 void Report::header(const char* title, bool with_cudnn) const {
   std::printf("\n== %s\n", title);
   if (machine.on_gpu) {

@@ -95,6 +95,28 @@ struct Row {
 // watched during the call (the activations) and of all others, and the first kernel's name.
 void record_traffic(const simt::LaunchRecorder& recorder, Row& row);
 
+// Reports a failed validation of `row`'s op and shape and ends the program.
+[[noreturn]] void fail_validation(const Row& row, std::size_t bad_values);
+
+// Runs `problem` once while the SIMT engine watches its activations (x, dy and the output),
+// validates that run (a failure ends the program), then times it on a GPU or records its traffic.
+template <class Problem>
+void validate_and_measure(Problem& problem, Row& row) {
+  simt::LaunchRecorder recorder;
+  const simt::TrafficWatch activations({{"x", problem.d_x.get(), problem.x.byte_size()},
+                                         {"dy", problem.d_dy.get(), problem.x.byte_size()},
+                                         {"out", problem.d_out.get(), problem.x.byte_size()}});
+  problem.run(0);
+  const std::size_t bad = problem.validate();
+  end_progress();
+  if (bad != 0) fail_validation(row, bad);
+  if (machine.on_gpu) {
+    row.ms = median_ms([&](int copy) { problem.run(copy); }, problem.copies);
+  } else {
+    record_traffic(recorder, row);
+  }
+}
+
 // Prints rows as a table on stdout and, when given a file, as one JSON object per line.
 class Report {
  public:

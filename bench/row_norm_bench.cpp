@@ -222,23 +222,7 @@ void run_row_norm_benchmarks(const Report& report) {
         row.gpu_floor = floor_bytes(op, gpu_shapes[i].rows, gpu_shapes[i].cols, d);
         progress(row.op + " " + row.dtypes + " " + row.shape);
         Problem problem(op, d, shape.rows, shape.cols, rng);
-        simt::LaunchRecorder recorder;
-        const simt::TrafficWatch activations({{"x", problem.d_x.get(), problem.x.byte_size()},
-                                               {"dy", problem.d_dy.get(), problem.x.byte_size()},
-                                               {"out", problem.d_out.get(), problem.x.byte_size()}});
-        problem.run(0);
-        const std::size_t bad = problem.validate();
-        end_progress();
-        if (bad != 0) {
-          std::fprintf(stderr, "VALIDATION FAILED: %s %s %s: %zu values outside the tolerance\n", row.op.c_str(),
-                       row.dtypes.c_str(), row.shape.c_str(), bad);
-          std::exit(1);
-        }
-        if (machine.on_gpu) {
-          row.ms = median_ms([&](int c) { problem.run(c); }, problem.copies);
-        } else {
-          record_traffic(recorder, row);
-        }
+        validate_and_measure(problem, row);
         report.add(row);
       }
     }
