@@ -41,8 +41,8 @@ cunormStatus_t cunormCreate(cunormHandle_t* handle, cunormBackend_t backend) {
     if (!status.is_ok()) return cunorm::fail_without_handle(status);
     auto context = std::make_unique<cunormContext>();
     context->backend = std::move(chosen);
+    cunorm::register_handle(context.get());  // may throw: the context is still owned here
     *handle = context.release();
-    cunorm::register_handle(*handle);
     cunorm::thread_message().clear();
     return CUNORM_STATUS_SUCCESS;
   } catch (const std::bad_alloc&) {

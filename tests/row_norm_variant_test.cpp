@@ -1,7 +1,8 @@
 // From the SIMT launch records: which variant serves which row length, that each activation
 // element is read from global memory exactly once per call for every row length up to 65536 in
 // every dtype (forward and backward, on the default sm_90 target and on sm_75 with its 64 KiB of
-// shared memory per block), and that the vector paths use at least 90% of every sector.
+// shared memory per block), and that the vector paths use at least 90% of every sector; and that
+// rows too long for the GPU's shared memory take the uncached variants, correctly.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -104,6 +105,42 @@ TEST_P(RowNormVariants, EveryInputElementIsReadOnceUpTo65536) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, RowNormVariants, ::testing::Values("sm_90", "sm_75"));
+
+// Rows longer than the whole GPU holds in shared memory take the uncached variants, which read x
+// three times (LayerNorm) or twice (RMSNorm) forward, and x and dy twice backward. sm_75 holds at
+// most 40 segments at once (40 SMs, one block of 64 KiB each), of at most about 8,190 float32
+// elements (RMSNorm forward, the smallest footprint: x and gamma), so 400,000 elements take the
+// uncached variants on any machine (the engine's cooperative-thread limit only lowers that
+// capacity). Both vector widths: 400,000 is a multiple of 4 (vec=4) and 400,001 is not (vec=1).
+TEST(RowNormUncached, LongRowsMatchTheReferenceAndReadWhatTheDocsSay) {
+  cunormHandle_t handle = simt_handle("sm_75");
+  ASSERT_NE(handle, nullptr);
+  for (Norm norm : {Norm::kLayerNorm, Norm::kRmsNorm}) {
+    for (int64_t cols : {int64_t{400000}, int64_t{400001}}) {
+      SCOPED_TRACE(std::string(norm_label(norm)) + " cols " + std::to_string(cols));
+      const int64_t rows = 3;
+      RowNormCase c(norm, {CUNORM_FLOAT32, CUNORM_FLOAT32}, rows, cols, true, 1e-5f, static_cast<uint64_t>(cols));
+      const std::uint64_t tensor = c.x.byte_size();
+      simt::LaunchRecorder recorder;
+      const ForwardResult saved = c.forward(handle);
+      const BackwardResult grads = c.backward(handle, saved, true, true);
+      c.expect_forward_matches_reference(saved);
+      c.expect_backward_matches_reference(saved, grads);
+      ASSERT_GE(recorder.records().size(), 2u);
+      const simt::LaunchRecord& fwd = recorder.records()[0];
+      const simt::LaunchRecord& bwd = recorder.records()[1];
+      EXPECT_EQ(variant_of(fwd.name), "uncached") << fwd.name;
+      EXPECT_EQ(variant_of(bwd.name), "uncached") << bwd.name;
+      EXPECT_NE(fwd.name.find(cols % 4 == 0 ? " vec=4 " : " vec=1 "), std::string::npos) << fwd.name;
+      EXPECT_EQ(traffic(fwd, "x").bytes_read, (norm == Norm::kLayerNorm ? 3 : 2) * tensor) << fwd.name;
+      EXPECT_EQ(traffic(fwd, "y").bytes_written, tensor) << fwd.name;
+      EXPECT_EQ(traffic(bwd, "x").bytes_read, 2 * tensor) << bwd.name;
+      EXPECT_EQ(traffic(bwd, "dy").bytes_read, 2 * tensor) << bwd.name;
+      EXPECT_EQ(traffic(bwd, "dx").bytes_written, tensor) << bwd.name;
+    }
+  }
+  EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
+}
 
 }  // namespace
 }  // namespace cunorm_test

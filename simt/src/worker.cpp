@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <new>
 
 #include "engine.hpp"
 #include "fault_text.hpp"
@@ -82,6 +83,9 @@ void fiber_main(ctx::transfer_t transfer) {
   bool threw = false;
   try {
     worker->launch_.entry(worker->launch_.closure);
+  } catch (const std::bad_alloc&) {  // the kernel's own or the engine's bookkeeping for its accesses
+    thrown << "out of host memory while running the kernel (std::bad_alloc)";
+    threw = true;
   } catch (const std::exception& e) {
     thrown << "the kernel threw " << e.what();
     threw = true;
