@@ -25,9 +25,11 @@ elseif(CUNORM_SANITIZER STREQUAL "thread")
   target_link_libraries(cunorm_warnings INTERFACE cunorm_sanitize)
 endif()
 
-# Coverage (CUNORM_COVERAGE) reaches every target the same way. Counters are plain increments even
-# though the engine's worker threads share them: a lost increment can make a count low but never
-# zero, and line coverage only asks whether a line ran (atomic counters made the run 3x slower).
+# Coverage (CUNORM_COVERAGE) reaches every target the same way. Counters are plain increments
+# (atomic ones made the run 3x slower): .ci/run runs the coverage build's tests with one engine
+# worker thread (CUNORM_SIMT_WORKERS=1), so kernel code is counted from one OS thread; the few tests
+# that call the library from several host threads may lose increments, which can make gcov derive
+# negative branch counts, lines scripts/coverage.sh skips.
 if(CUNORM_COVERAGE)
   if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     message(FATAL_ERROR "CUNORM_COVERAGE needs GCC (gcov), got ${CMAKE_CXX_COMPILER_ID}")

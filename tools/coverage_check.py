@@ -10,6 +10,7 @@ twice stands for two lines. Prints each line never run with its current number, 
 """
 import collections
 import json
+import os
 import re
 import sys
 
@@ -53,7 +54,7 @@ def documented_lines(doc_path):
 
 def main():
     report_path, doc_path = sys.argv[1], sys.argv[2]
-    root = doc_path.rsplit("/docs/", 1)[0]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(doc_path)))  # the repository: DOC is docs/coverage.md
     cache = {}
 
     def root_files(path):
@@ -66,7 +67,7 @@ def main():
     listed = documented_lines(doc_path)
     print(f"== lines never run in kernels/ and host/: {sum(len(v) for v in found.values())}")
     failed = False
-    for (path, code), numbers in sorted(found.items()):
+    for (path, code), numbers in sorted(found.items(), key=lambda item: (item[0][0], item[1][0])):
         print(f"{path}:{','.join(map(str, numbers))}: {code}")
         if len(numbers) > listed[(path, code)]:
             print(f"  NOT in {doc_path}: add it with its reason, or a test that runs it")
