@@ -89,7 +89,7 @@ class ApiFuzzValid : public ::testing::Test, protected BackendTest {
       c.expect_backward_matches_reference(forward, result);
       return;
     }
-    // An empty batch writes nothing, dgamma and dbeta included (docs/api_notes.md): still the
+    // An empty batch writes nothing, dgamma and dbeta included (docs/api.md): still the
     // 0xff bytes RowNormCase put there.
     HostArray untouched(dtypes.param, static_cast<std::size_t>(cols));
     untouched.fill_bytes(0xff);
