@@ -1,5 +1,5 @@
 // Variant choice for LayerNorm and RMSNorm, forward and backward: the smallest working set that
-// keeps a row on chip (see docs/layer_norm.md).
+// keeps a row on chip (see docs/row_norms.md).
 //
 // Forward: up to 1024 elements a row fits a warp's registers (32 per lane at most); up to 8192
 // a block's registers (8 per thread, so that x, gamma and beta stay within 64 registers at 1024

@@ -15,6 +15,9 @@
 #define CUNORM_KERNEL __global__
 #define CUNORM_LAUNCH_BOUNDS(max_threads, min_blocks) __launch_bounds__(max_threads, min_blocks)
 #define CUNORM_UNROLL _Pragma("unroll")
+// A loop ptxas must not unroll (see the uncached kernels: unrolling buys loads in flight that a
+// 1024-thread block already has, and costs the registers its 64-register bound does not have).
+#define CUNORM_NO_UNROLL _Pragma("unroll 1")
 // `__shared__ Type name;` where Type may be an array type such as float[32].
 #define CUNORM_SHARED(Type, name)  \
   using name##_shared_type = Type; \
@@ -42,6 +45,7 @@ __device__ __forceinline__ void grid_sync() { cooperative_groups::this_grid().sy
 #define CUNORM_KERNEL
 #define CUNORM_LAUNCH_BOUNDS(max_threads, min_blocks)
 #define CUNORM_UNROLL _Pragma("GCC unroll 64")
+#define CUNORM_NO_UNROLL _Pragma("GCC unroll 1")
 #define CUNORM_SHARED(Type, name) SIMT_SHARED(Type, name)
 #define CUNORM_CALLER_LOCATION , ::simt::SourceLocation caller = ::simt::SourceLocation::here()
 #define CUNORM_PASS_LOCATION , caller

@@ -253,7 +253,11 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
 
 // ---- uncached --------------------------------------------------------------------------------
 // x and dy read once for the row sums and once for dx; the block's accumulators live in its row
-// of the partials (each element owned by one thread, so the updates are ordered).
+// of the partials (each pack owned by one thread, so the updates are ordered), read and written
+// a pack at a time. The row loops are not unrolled: at 1024 threads one iteration already keeps
+// 48-80 bytes of loads per thread in flight (48-80 KB per SM, several times the latency-bandwidth
+// product), and ptxas for sm_100 and later unrolled them into more than the 64 registers the
+// launch bound allows (a spill).
 template <class Op, class T, class P, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1) row_norm_backward_uncached(RowNormBackwardArgs<T, P> a) {
   using Gradient = typename Op::GradientReducer;
@@ -264,16 +268,14 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1) row_norm_backward_u
   const bool keep_dgamma = !a.partial_dgamma.is_null();
   const bool keep_dbeta = Op::kCentered && !a.partial_dbeta.is_null();
   for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
-    CUNORM_UNROLL
-    for (int e = 0; e < VEC; ++e) {
-      if (keep_dgamma) store_one(a.partial_dgamma, partial + p * VEC + e, 0.0f);
-      if (keep_dbeta) store_one(a.partial_dbeta, partial + p * VEC + e, 0.0f);
-    }
+    if (keep_dgamma) store<VEC>(a.partial_dgamma, partial + p * VEC, Pack<float, VEC>{});
+    if (keep_dbeta) store<VEC>(a.partial_dbeta, partial + p * VEC, Pack<float, VEC>{});
   }
   for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
     const int64_t base = row * a.cols;
     const RowStatistics st = load_statistics(a, row);
     typename Gradient::State terms = Gradient::empty();
+    CUNORM_NO_UNROLL
     for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
       const Pack<T, VEC> x = load<VEC>(a.x, base + p * VEC);
       const Pack<T, VEC> dy = load<VEC>(a.dy, base + p * VEC);
@@ -286,22 +288,27 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1) row_norm_backward_u
       }
     }
     const RowGradient rg = Op::finish_gradient(Reduce(reduce_storage).all_reduce(terms), static_cast<float>(a.cols));
+    CUNORM_NO_UNROLL
     for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
       const Pack<T, VEC> x = load<VEC>(a.x, base + p * VEC);
       const Pack<T, VEC> dy = load<VEC>(a.dy, base + p * VEC);
       float g[VEC];
       load_parameters<VEC>(a.gamma, p * VEC, 1.0f, g);
       Pack<T, VEC> dx;
+      Pack<float, VEC> dgamma{}, dbeta{};
+      if (keep_dgamma) dgamma = load<VEC>(a.partial_dgamma, partial + p * VEC);
+      if (keep_dbeta) dbeta = load<VEC>(a.partial_dbeta, partial + p * VEC);
       CUNORM_UNROLL
       for (int e = 0; e < VEC; ++e) {
         const float d = to_float(dy.elements[e]);
         const float xhat = normalized(to_float(x.elements[e]), st);
         dx.elements[e] = from_float<T>(input_gradient(g[e] * d, xhat, st, rg));
-        const int64_t at = partial + p * VEC + e;
-        if (keep_dgamma) store_one(a.partial_dgamma, at, load_one(a.partial_dgamma, at) + d * xhat);
-        if (keep_dbeta) store_one(a.partial_dbeta, at, load_one(a.partial_dbeta, at) + d);
+        dgamma.elements[e] += d * xhat;
+        dbeta.elements[e] += d;
       }
       store<VEC>(a.dx, base + p * VEC, dx);
+      if (keep_dgamma) store<VEC>(a.partial_dgamma, partial + p * VEC, dgamma);
+      if (keep_dbeta) store<VEC>(a.partial_dbeta, partial + p * VEC, dbeta);
     }
   }
 }
