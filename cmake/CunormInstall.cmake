@@ -11,6 +11,7 @@ install(TARGETS cunorm cunorm_simt EXPORT cunormTargets
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY include/cunorm DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY simt/include/simt DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES LICENSE DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/cunorm)
 install(EXPORT cunormTargets NAMESPACE cunorm:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/cunorm)
 
 configure_package_config_file(cmake/cunormConfig.cmake.in "${CMAKE_CURRENT_BINARY_DIR}/cunormConfig.cmake"

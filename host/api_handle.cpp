@@ -120,6 +120,8 @@ cunormStatus_t cunormSynchronize(cunormHandle_t handle) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) { return context.backend->synchronize(); });
 }
 
+int cunormGetVersion(void) { return CUNORM_VERSION; }
+
 const char* cunormGetStatusString(cunormStatus_t status) {
   switch (status) {
     case CUNORM_STATUS_SUCCESS: return "CUNORM_STATUS_SUCCESS";

@@ -213,6 +213,14 @@ TEST_F(Memory, WorkspaceRulesAndQueries) {
   EXPECT_EQ(cunormFree(handle_, ws), CUNORM_STATUS_SUCCESS);
 }
 
+// The library a program runs with is the one its header describes (the test links the build's).
+TEST(Version, LibraryIsTheHeadersVersion) {
+  EXPECT_EQ(cunormGetVersion(), CUNORM_VERSION);
+  EXPECT_EQ(cunormGetVersion() / 10000, CUNORM_VERSION_MAJOR);
+  EXPECT_EQ(cunormGetVersion() / 100 % 100, CUNORM_VERSION_MINOR);
+  EXPECT_EQ(cunormGetVersion() % 100, CUNORM_VERSION_PATCH);
+}
+
 TEST(Status, EveryStatusHasItsName) {
   EXPECT_STREQ(cunormGetStatusString(CUNORM_STATUS_SUCCESS), "CUNORM_STATUS_SUCCESS");
   EXPECT_STREQ(cunormGetStatusString(CUNORM_STATUS_INVALID_VALUE), "CUNORM_STATUS_INVALID_VALUE");

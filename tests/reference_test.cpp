@@ -13,7 +13,6 @@
 #include <functional>
 #include <random>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -703,22 +702,9 @@ TEST(ElementTypes, ToDoubleIsExact) {
 template <class T>
 class ElementTypeTest : public ::testing::Test {};
 
-class ElementTypeNames {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    if constexpr (std::is_same_v<T, float>) {
-      return "Float";
-    } else if constexpr (std::is_same_v<T, __half>) {
-      return "Half";
-    } else {
-      return "BFloat16";
-    }
-  }
-};
-
+// ctest names each case by its type (ElementTypeTest.InputsActAsTheirFloatValues<__half>).
 using ElementTypes = ::testing::Types<float, __half, __nv_bfloat16>;
-TYPED_TEST_SUITE(ElementTypeTest, ElementTypes, ElementTypeNames);
+TYPED_TEST_SUITE(ElementTypeTest, ElementTypes);
 
 // Every function fed T inputs (activations and parameters, as param_dtype == dtype) and float
 // statistics gives exactly what it gives for the float values of those inputs.

@@ -104,7 +104,8 @@ TEST_P(RowNormVariants, EveryInputElementIsReadOnceUpTo65536) {
   EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
 }
 
-INSTANTIATE_TEST_SUITE_P(Targets, RowNormVariants, ::testing::Values("sm_90", "sm_75"));
+INSTANTIATE_TEST_SUITE_P(Targets, RowNormVariants, ::testing::Values("sm_90", "sm_75"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
 
 // Rows longer than the whole GPU holds in shared memory take the uncached variants, which read x
 // three times (LayerNorm) or twice (RMSNorm) forward, and x and dy twice backward. sm_75 holds at

@@ -20,14 +20,35 @@ Status runtime_failure(const char* call, cudaError_t error) {
   return Status::execution_failed(std::string(call) + " failed: " + cudaGetErrorString(error));
 }
 
+std::string cuda_version_text(int version) {
+  return std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
+}
+
+// Why cudaGetDeviceCount found no device, in words that point at the fix. The runtime answers
+// "driver version is insufficient" both when the driver is too old and when there is no driver
+// at all (libcuda.so missing); the driver's version tells them apart (0: none installed).
+std::string no_device_reason(cudaError_t error) {
+  if (error == cudaSuccess) return "the NVIDIA driver reports no CUDA device";
+  int driver = 0;
+  if (cudaDriverGetVersion(&driver) == cudaSuccess && driver == 0) {
+    return "no NVIDIA driver found (libcuda.so missing)";
+  }
+  int runtime = 0;
+  if (error == cudaErrorInsufficientDriver && cudaRuntimeGetVersion(&runtime) == cudaSuccess) {
+    return "the NVIDIA driver supports CUDA " + cuda_version_text(driver) + ", older than the CUDA " +
+           cuda_version_text(runtime) + " runtime this library was built with (update the driver)";
+  }
+  if (error == cudaErrorNoDevice) return "the NVIDIA driver reports no CUDA device";
+  return cudaGetErrorString(error);
+}
+
 // The current device if it is one the library was built for (sm_75 or newer).
 bool usable_device(DeviceInfo* info, std::string* why) {
   int device_id = 0;
   int count = 0;  // left unset by the runtime when no driver is present
   const cudaError_t error = cudaGetDeviceCount(&count);
   if (error != cudaSuccess || count == 0) {
-    *why = std::string("no usable CUDA device: ") +
-           (error != cudaSuccess ? cudaGetErrorString(error) : "the runtime reports 0 devices");
+    *why = "no usable CUDA device: " + no_device_reason(error);
     cudaGetLastError();  // do not leave the failure for the caller's next check
     return false;
   }
@@ -136,7 +157,7 @@ Status CudaBackend::batch_norm(const BatchNormCall& call, const BatchNormPlan& p
   CudaLauncher launcher(stream_, device_);
   return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
     return launch_batch_norm<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(launcher, call, plan,
-                                                                                         workspace);
+                                                                                                   workspace);
   });
 }
 

@@ -1,7 +1,7 @@
 /* cunorm: fused normalization kernels (LayerNorm, RMSNorm, BatchNorm) for CUDA GPUs and for
  * the CPU SIMT engine that runs the same kernels where no GPU exists.
  *
- * This is the C ABI; docs/api.md of the project is its contract. It compiles as C99 and as
+ * This is the C ABI; docs/api.md documents every function, argument, status and message. It compiles as C99 and as
  * C++17. Every function returns a cunormStatus_t; on any status other than SUCCESS and
  * EXECUTION_FAILED nothing has been written, and cunormGetLastErrorMessage() names the
  * argument at fault. Quantities: rstd = 1/sqrt(var + eps) with var the biased variance. */
@@ -18,6 +18,13 @@
 #else
 #define CUNORM_API __attribute__((visibility("default")))
 #endif
+
+/* The version of this header; cunormGetVersion() gives the library's. CMakeLists.txt reads the
+ * project's version from these three lines. */
+#define CUNORM_VERSION_MAJOR 0
+#define CUNORM_VERSION_MINOR 1
+#define CUNORM_VERSION_PATCH 0
+#define CUNORM_VERSION (CUNORM_VERSION_MAJOR * 10000 + CUNORM_VERSION_MINOR * 100 + CUNORM_VERSION_PATCH)
 
 #ifdef __cplusplus
 extern "C" {
@@ -68,10 +75,14 @@ typedef enum {
 typedef struct cunormContext* cunormHandle_t;
 typedef struct cunormBatchNormCalibration* cunormBatchNormCalibration_t;
 
-/* ---- Handle, memory, errors ---------------------------------------------------------- */
+/* ---- Version, handle, memory, errors ------------------------------------------------- */
+
+/* CUNORM_VERSION of the library this program runs with (it may differ from the header's). */
+CUNORM_API int cunormGetVersion(void);
 
 /* AUTO: the environment variable CUNORM_BACKEND ("cuda" or "simt") if set, else CUDA when a GPU
- * is usable, else SIMT. CUDA when no GPU is usable: NO_DEVICE. */
+ * is usable, else SIMT. CUDA when no GPU is usable: NO_DEVICE; in a build without the CUDA
+ * backend: NOT_SUPPORTED. Another value of CUNORM_BACKEND: INVALID_VALUE. */
 CUNORM_API cunormStatus_t cunormCreate(cunormHandle_t* handle, cunormBackend_t backend);
 CUNORM_API cunormStatus_t cunormDestroy(cunormHandle_t handle);
 CUNORM_API cunormStatus_t cunormGetBackend(cunormHandle_t handle, cunormBackend_t* backend); /* never AUTO */
