@@ -1,11 +1,11 @@
-// BatchNorm in the benchmark: every BatchNorm layer shape of ResNet-50 (batch 32 on a GPU), NCHW and
-// NHWC, float32 and float16 activations (float32 parameters), for the training and inference
-// forwards and both backwards. Each is validated in full against the float64 reference, then
-// timed on a GPU beside cuDNN (training forward and backward) or measured in requested bytes on the
-// SIMT engine, where the shapes keep C and shrink N*S to at most 2^17 / C (at least 49) values per
-// channel. floor_bytes() is each op's DRAM floor.
+// BatchNorm in the benchmark: every BatchNorm layer shape of ResNet-50 (batch 32 on a GPU, batch 1
+// on the SIMT engine), NCHW and NHWC, float32 and float16 activations (float32 parameters), for
+// the training and inference forwards and both backwards. Each is validated in full against the
+// float64 reference, then timed on a GPU beside cuDNN (training forward and backward) or measured
+// in requested bytes on the SIMT engine. floor_bytes() is each op's DRAM floor.
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <random>
 #include <vector>
 
@@ -38,7 +38,7 @@ const char* op_name(Op op) {
 struct Layer {
   int64_t c, hw;
 };
-const Layer kResNet50[] = {{64, 112}, {64, 56},  {256, 56}, {128, 56},  {128, 28}, {512, 28},
+const Layer kResNet50[] = {{64, 112}, {64, 56},  {256, 56},  {128, 56}, {128, 28}, {512, 28},
                            {256, 28}, {256, 14}, {1024, 14}, {512, 14}, {512, 7},  {2048, 7}};
 
 // The DRAM floor: x (and dy) read once and y (or dx) written once; per channel, gamma and beta
@@ -67,30 +67,23 @@ Floor floor_bytes(Op op, int64_t elements, int64_t c, const DtypePair& d) {
   return floor;
 }
 
-// The (N, C, H, W) a run uses for a layer: batch 32 on a GPU; on the SIMT engine N = 1 and
-// H * W shrunk to at most 2^17 / C (at least 49), as (1, C, S, 1).
+// The (N, C, H, W) a run uses for a layer: batch 32 on a GPU, batch 1 on the SIMT engine (each
+// layer's own shape, so no two rows repeat one).
 struct Shape {
   int64_t n, c, h, w;
   int64_t elements() const { return n * c * h * w; }
-  std::string label(bool gpu) const {
-    return std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + (gpu ? "x" + std::to_string(w) : "");
+  std::string label() const {
+    return std::to_string(n) + "x" + std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
   }
 };
-Shape shape_of(const Layer& layer, bool gpu) {
-  if (gpu) return {32, layer.c, layer.hw, layer.hw};
-  return {1, layer.c, std::min(layer.hw * layer.hw, std::max<int64_t>(49, 131072 / layer.c)), 1};
-}
+Shape shape_of(const Layer& layer, bool gpu) { return {gpu ? 32 : 1, layer.c, layer.hw, layer.hw}; }
 
-// Counts values outside `tolerance` (plus `slack[i]` when given).
-std::size_t count_outside(const HostArray& actual, const std::vector<double>& expected,
-                          const cunorm::reference::Tolerance& tolerance, const std::vector<double>* slack = nullptr) {
-  std::size_t bad = 0;
+// Adds every value of `actual` against `expected` within `tolerance` (plus `slack[i]` when given).
+void compare(Validation& v, const HostArray& actual, const std::vector<double>& expected,
+             const cunorm::reference::Tolerance& tolerance, const std::vector<double>* slack = nullptr) {
   for (std::size_t i = 0; i < expected.size(); ++i) {
-    const double allowed = tolerance.absolute + tolerance.relative * std::abs(expected[i]) +
-                           (slack != nullptr ? (*slack)[i] : 0.0);
-    bad += !(std::abs(actual.get(i) - expected[i]) <= allowed);
+    v.add(actual.get(i), expected[i], tolerance, slack != nullptr ? (*slack)[i] : 0.0);
   }
-  return bad;
 }
 
 struct Problem {
@@ -100,8 +93,8 @@ struct Problem {
   int64_t n, c, h, w;
   HostArray x, dy, gamma, beta, running_mean, running_var;
   int copies;
-  DeviceBuffer d_x, d_dy, d_gamma, d_beta, d_out, d_running_mean, d_running_var, d_saved_mean, d_saved_invstd,
-      d_dgamma, d_dbeta;
+  DeviceBuffer d_x, d_dy, d_gamma, d_beta, d_out, d_running_mean, d_running_var, d_saved_mean, d_saved_invstd, d_dgamma,
+      d_dbeta;
 
   Problem(Op op_, const DtypePair& d_, cunormLayout_t layout_, int64_t n_, int64_t c_, int64_t h_, int64_t w_,
           std::mt19937_64& rng)
@@ -182,19 +175,56 @@ struct Problem {
     }
   }
 
+  // What the SIMT engine watches: the activations (x, dy and the output, as the floor counts
+  // them) and every other buffer the call is given.
+  Watched activations() const {
+    const bool backward = op == Op::kBackward || op == Op::kBackwardInference;
+    Watched w{{"x", d_x.get(), x.byte_size()}};
+    if (backward) w.push_back({"dy", d_dy.get(), x.byte_size()});
+    w.push_back({backward ? "dx" : "y", d_out.get(), x.byte_size()});
+    return w;
+  }
+  Watched others() const {
+    const std::size_t channel_bytes = running_mean.byte_size();
+    Watched w{{"gamma", d_gamma.get(), gamma.byte_size()}};
+    if (op == Op::kForwardTraining || op == Op::kForwardInference)
+      w.push_back({"beta", d_beta.get(), gamma.byte_size()});
+    if (op != Op::kBackward) {
+      w.push_back({"running_mean", d_running_mean.get(), channel_bytes});
+      w.push_back({"running_var", d_running_var.get(), channel_bytes});
+    }
+    if (op == Op::kForwardTraining || op == Op::kBackward) {
+      w.push_back({"saved_mean", d_saved_mean.get(), channel_bytes});
+      w.push_back({"saved_invstd", d_saved_invstd.get(), channel_bytes});
+    }
+    if (op == Op::kBackward || op == Op::kBackwardInference) {
+      w.push_back({"dgamma", d_dgamma.get(), gamma.byte_size()});
+      w.push_back({"dbeta", d_dbeta.get(), gamma.byte_size()});
+    }
+    return w;
+  }
+  std::size_t workspace_bytes() const {
+    std::size_t bytes = 0;
+    check(cunormBatchNormWorkspaceSize(machine.handle, layout, n, c, s(), d.dtype, kParam, &bytes),
+          "cunormBatchNormWorkspaceSize");
+    return bytes;
+  }
+
   // After the first run: every output value against the reference (running statistics from their
-  // values before that run); returns the number outside the tolerance.
-  std::size_t validate() const {
+  // values before that run).
+  Validation validate() const {
     namespace ref = cunorm::reference;
     const std::size_t channels = static_cast<std::size_t>(c);
     const std::vector<double> xs = x.to_doubles(), gs = gamma.to_doubles(), bs = beta.to_doubles();
     std::vector<double> rm = running_mean.to_doubles(), rv = running_var.to_doubles();
     const HostArray out = d_out.download(d.dtype, x.count());
     std::vector<double> expected(x.count());
+    Validation v;
     if (op == Op::kForwardInference) {
-      ref::batch_norm_forward_inference(layout, n, c, s(), xs.data(), gs.data(), bs.data(), rm.data(), rv.data(),
-                                        1e-5, expected.data());
-      return count_outside(out, expected, ref::output_tolerance(d.dtype));
+      ref::batch_norm_forward_inference(layout, n, c, s(), xs.data(), gs.data(), bs.data(), rm.data(), rv.data(), 1e-5,
+                                        expected.data());
+      compare(v, out, expected, ref::output_tolerance(d.dtype));
+      return v;
     }
     const HostArray saved_mean = d_saved_mean.download(CUNORM_FLOAT32, channels);
     const HostArray saved_invstd = d_saved_invstd.download(CUNORM_FLOAT32, channels);
@@ -204,10 +234,12 @@ struct Problem {
                                        CUNORM_RUNNING_VAR_UNBIASED, rm.data(), rv.data(), expected.data(), mean.data(),
                                        invstd.data());
       const auto stats = ref::statistics_tolerance();
-      return count_outside(out, expected, ref::output_tolerance(d.dtype)) +
-             count_outside(saved_mean, mean, stats) + count_outside(saved_invstd, invstd, stats) +
-             count_outside(d_running_mean.download(CUNORM_FLOAT32, channels), rm, stats) +
-             count_outside(d_running_var.download(CUNORM_FLOAT32, channels), rv, stats);
+      compare(v, out, expected, ref::output_tolerance(d.dtype));
+      compare(v, saved_mean, mean, stats);
+      compare(v, saved_invstd, invstd, stats);
+      compare(v, d_running_mean.download(CUNORM_FLOAT32, channels), rm, stats);
+      compare(v, d_running_var.download(CUNORM_FLOAT32, channels), rv, stats);
+      return v;
     }
     // Backward: the statistics the kernels used (saved, or running turned into invstd).
     const std::vector<double> dys = dy.to_doubles();
@@ -232,14 +264,15 @@ struct Problem {
       slack_beta[k] += factor * std::abs(dys[i]);
     }
     const auto param = ref::output_tolerance(kParam);
-    return count_outside(out, expected, ref::output_tolerance(d.dtype)) +
-           count_outside(d_dgamma.download(kParam, channels), dgamma, param, &slack_gamma) +
-           count_outside(d_dbeta.download(kParam, channels), dbeta, param, &slack_beta);
+    compare(v, out, expected, ref::output_tolerance(d.dtype));
+    compare(v, d_dgamma.download(kParam, channels), dgamma, param, &slack_gamma);
+    compare(v, d_dbeta.download(kParam, channels), dbeta, param, &slack_beta);
+    return v;
   }
 
   double cudnn_ms() const {
     if (op != Op::kForwardTraining && op != Op::kBackward) return 0.0;
-    const CudnnBatchNormInputs inputs{layout, n,   c, h, w, d.dtype, &d_x, &d_dy, x.byte_size(), copies,
+    const CudnnBatchNormInputs inputs{layout,        n,           c, h, w, d.dtype, &d_x, &d_dy, x.byte_size(), copies,
                                       d_gamma.get(), d_beta.get()};
     return cudnn_batch_norm_ms(
         op == Op::kForwardTraining ? CudnnBatchNormPass::kForwardTraining : CudnnBatchNormPass::kBackward, inputs);
@@ -248,16 +281,19 @@ struct Problem {
 
 }  // namespace
 
-void run_batch_norm_benchmarks(const Report& report) {
+void run_batch_norm_benchmarks(Report& report) {
+  const Op ops[] = {Op::kForwardTraining, Op::kForwardInference, Op::kBackward, Op::kBackwardInference};
+  const cunormLayout_t layouts[] = {CUNORM_LAYOUT_NCHW, CUNORM_LAYOUT_NHWC};
+  const std::size_t rows = std::size(ops) * std::size(layouts) * std::size(kDtypes) * std::size(kResNet50);
   if (machine.on_gpu) {
-    report.header("BatchNorm on ResNet-50's layer shapes (shape: N x C x H x W)", true);
+    report.header("BatchNorm on ResNet-50's layer shapes, batch 32 (shape: N x C x H x W)", true, rows);
     std::printf("%s\n", cudnn_description().c_str());
   } else {
-    report.header("BatchNorm on ResNet-50's channel counts (shape: N x C x S, S shrunk to at most 2^17 / C)", false);
+    report.header("BatchNorm on ResNet-50's layer shapes, batch 1 (shape: N x C x H x W)", false, rows);
   }
   std::mt19937_64 rng(2025);
-  for (Op op : {Op::kForwardTraining, Op::kForwardInference, Op::kBackward, Op::kBackwardInference}) {
-    for (cunormLayout_t layout : {CUNORM_LAYOUT_NCHW, CUNORM_LAYOUT_NHWC}) {
+  for (Op op : ops) {
+    for (cunormLayout_t layout : layouts) {
       for (const DtypePair& d : kDtypes) {
         for (const Layer& layer : kResNet50) {
           const Shape shape = shape_of(layer, machine.on_gpu), gpu_shape = shape_of(layer, true);
@@ -265,8 +301,8 @@ void run_batch_norm_benchmarks(const Report& report) {
           row.op = op_name(op);
           row.layout = layout == CUNORM_LAYOUT_NCHW ? "NCHW" : "NHWC";
           row.dtypes = d.label;
-          row.shape = shape.label(machine.on_gpu);
-          row.gpu_shape = gpu_shape.label(true);
+          row.shape = shape.label();
+          row.gpu_shape = gpu_shape.label();
           row.elements = static_cast<double>(shape.elements());
           row.gpu_elements = static_cast<double>(gpu_shape.elements());
           row.floor = floor_bytes(op, shape.elements(), shape.c, d);

@@ -1,10 +1,11 @@
 // The benchmark's shared machinery (bench_support.hpp): checked calls, progress line, buffers,
-// the CUDA-event timing loop, SIMT traffic and the result table / JSON lines.
+// the CUDA-event timing loop, validation, SIMT traffic and the result table / JSON lines.
 #include "bench_support.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <vector>
 
@@ -121,63 +122,136 @@ double median_ms(const std::function<void(int copy)>& run, int copies) {
   return timer.median();
 }
 
-void record_traffic(const simt::LaunchRecorder& recorder, Row& row) {
-  double total = 0.0;
-  row.requested_activations = 0.0;
-  for (const simt::LaunchRecord& r : recorder.records()) {
-    total += static_cast<double>(r.bytes_read + r.bytes_written);
-    for (const simt::BufferTraffic& t : r.buffers) {
-      row.requested_activations += static_cast<double>(t.bytes_read + t.bytes_written);
-    }
-  }
-  row.requested_other = total - row.requested_activations;
-  // "family.variant<dtypes> launch parameters" -> "variant<dtypes>"
-  const std::string& first = recorder.records().front().name;
-  const std::size_t begin = first.find('.') + 1;
-  row.kernel = first.substr(begin, first.find('>') + 1 - begin);
+void Validation::add(double actual, double expected, double allowed) {
+  ++values;
+  const double error = std::isnan(expected) ? (std::isnan(actual) ? 0.0 : INFINITY) : std::abs(actual - expected);
+  if (!(error <= allowed)) ++outside;
+  worst = std::max(worst, std::isnan(error) ? INFINITY : error / allowed);
 }
 
-void fail_validation(const Row& row, std::size_t bad_values) {
-  std::fprintf(stderr, "VALIDATION FAILED: %s %s%s%s %s: %zu values outside the tolerance\n", row.op.c_str(),
-               row.layout.c_str(), row.layout.empty() ? "" : " ", row.dtypes.c_str(), row.shape.c_str(), bad_values);
+double Row::requested_activations() const {
+  double sum = 0.0;
+  for (const BufferUse& b : buffers) sum += b.activation ? b.requested : 0.0;
+  return sum;
+}
+
+double Row::requested_other() const {
+  double sum = 0.0;
+  for (const BufferUse& b : buffers) sum += b.activation ? 0.0 : b.requested;
+  return sum;
+}
+
+double Row::dram() const {
+  double sum = 0.0;
+  for (const BufferUse& b : buffers) sum += b.activation ? b.requested : b.footprint;
+  return sum;
+}
+
+double Row::l2_rereads() const { return requested_activations() + requested_other() - dram(); }
+
+namespace {
+
+std::string format(const char* pattern, double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, pattern, value);
+  return text;
+}
+
+}  // namespace
+
+std::string Row::verdict() const {
+  const double ratio = dram() / floor.total();
+  if (ratio <= 1.02) return "at floor";
+  // What lies above the floor: activations moved more than once, then the other buffers' bytes
+  // beyond the floor's per-row and per-channel terms (partial states in the workspace, above all).
+  std::string why;
+  const auto add = [&why](const std::string& part) { why += (why.empty() ? "" : ", ") + part; };
+  for (const BufferUse& b : buffers) {
+    if (b.activation && b.requested > 1.02 * b.bytes) add(b.name + format(" moved %.2gx", b.requested / b.bytes));
+  }
+  for (const BufferUse& b : buffers) {
+    if (b.name == "workspace" && b.footprint > 0.0) {
+      add("partial states " + format("%.3g B/elem", b.footprint / elements));
+    }
+  }
+  double other = 0.0;
+  for (const BufferUse& b : buffers) other += !b.activation && b.name != "workspace" ? b.footprint : 0.0;
+  if (other > 1.02 * floor.other)
+    add("parameters and statistics in 32-byte sectors " + format("%.3g B/elem", other / elements));
+  return format("%.2fx floor: ", ratio) + why;
+}
+
+void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWatch& watch, std::size_t activations,
+                    Row& row) {
+  if (machine.on_gpu) return;
+  const std::vector<simt::TrafficWatch::Buffer>& watched = watch.buffers();
+  row.buffers.clear();
+  for (std::size_t i = 0; i < watched.size(); ++i) {
+    BufferUse use;
+    use.name = watched[i].name;
+    use.activation = i < activations;
+    use.bytes = static_cast<double>(watched[i].bytes);
+    use.footprint = static_cast<double>(watch.footprint_bytes(i));
+    for (const simt::LaunchRecord& r : recorder.records()) {
+      use.requested += static_cast<double>(r.buffers.at(i).bytes_read + r.buffers.at(i).bytes_written);
+    }
+    row.buffers.push_back(use);
+  }
+  row.launches = recorder.records().size();
+  // "family.variant<dtypes> launch parameters" -> "variant<dtypes> launch parameters"
+  const std::string& first = recorder.records().front().name;
+  row.kernel = first.substr(first.find('.') + 1);
+}
+
+void fail_validation(const Row& row) {
+  std::fprintf(stderr, "VALIDATION FAILED: %s %s%s%s %s: %zu of %zu values outside the tolerance (worst %.3g x it)\n",
+               row.op.c_str(), row.layout.c_str(), row.layout.empty() ? "" : " ", row.dtypes.c_str(), row.shape.c_str(),
+               row.validation.outside, row.validation.values, row.validation.worst);
   std::exit(1);
 }
 
-void Report::header(const char* title, bool with_cudnn) const {
+void Report::header(const char* title, bool with_cudnn, std::size_t rows) {
+  done_ = 0;
+  rows_ = rows;
   std::printf("\n== %s\n", title);
+  std::printf("%-9s %-29s %-4s %-9s %-16s", "row", "op", "lay", "dtypes", "shape");
   if (machine.on_gpu) {
-    std::printf("%-29s %-4s %-9s %-16s %10s %9s %7s", "op", "lay", "dtypes", "shape", "ms", "GB/s", "% copy");
+    std::printf(" %10s %9s %7s", "ms", "GB/s", "% copy");
     if (with_cudnn) std::printf(" %10s %8s", "cuDNN ms", "speedup");
   } else {
-    std::printf("%-29s %-4s %-9s %-16s %-36s %9s %9s %8s", "op", "lay", "dtypes", "shape", "kernel (first launch)",
-                "B/elem", "floor", "x,y,dy,dx");
+    std::printf(" %7s %7s %7s", "floor", "DRAM", "L2");
   }
-  std::printf("\n");
+  std::printf(" %7s  %s\n", "err/tol", machine.on_gpu ? "" : "verdict | first kernel (launches)");
 }
 
-void Report::add(const Row& row) const {
-  std::printf("%-29s %-4s %-9s %-16s", row.op.c_str(), row.layout.c_str(), row.dtypes.c_str(), row.shape.c_str());
+void Report::add(const Row& row) {
+  end_progress();
+  const std::string number = "[" + std::to_string(++done_) + "/" + std::to_string(rows_) + "]";
+  std::printf("%-9s %-29s %-4s %-9s %-16s", number.c_str(), row.op.c_str(), row.layout.c_str(), row.dtypes.c_str(),
+              row.shape.c_str());
   const double gbps = row.ms > 0.0 ? row.floor.total() / (row.ms * 1e-3) / 1e9 : 0.0;
   if (machine.on_gpu) {
     std::printf(" %10.4f %9.1f %6.1f%%", row.ms, gbps, 100.0 * gbps / machine.copy_gbps);
     if (row.cudnn_ms > 0.0) std::printf(" %10.4f %7.2fx", row.cudnn_ms, row.cudnn_ms / row.ms);
+    std::printf(" %7.3f\n", row.validation.worst);
   } else {
-    std::printf(" %-36.36s %9.3f %9.3f %7.3fx", row.kernel.c_str(),
-                (row.requested_activations + row.requested_other) / row.elements, row.floor.total() / row.elements,
-                row.requested_activations / row.floor.activations);
+    std::printf(" %7.3f %7.3f %7.3f %7.3f  %s | %s (%zu)\n", row.floor.total() / row.elements,
+                row.dram() / row.elements, row.l2_rereads() / row.elements, row.validation.worst, row.verdict().c_str(),
+                row.kernel.c_str(), row.launches);
   }
-  std::printf("\n");
   std::fflush(stdout);
   if (json_ == nullptr) return;
   std::fprintf(json_,
                "{\"op\": \"%s\", \"layout\": \"%s\", \"dtypes\": \"%s\", \"shape\": \"%s\", \"elements\": %.0f, "
                "\"floor_activations\": %.0f, \"floor_other\": %.0f, \"requested_activations\": %.0f, "
-               "\"requested_other\": %.0f, \"kernel\": \"%s\", \"gpu_shape\": \"%s\", \"gpu_elements\": %.0f, "
-               "\"gpu_floor_activations\": %.0f, \"gpu_floor_other\": %.0f, \"ms\": %.6f, \"cudnn_ms\": %.6f, "
-               "\"gbps\": %.3f, \"copy_gbps\": %.3f}\n",
+               "\"requested_other\": %.0f, \"dram\": %.0f, \"l2_rereads\": %.0f, \"verdict\": \"%s\", "
+               "\"kernel\": \"%s\", \"launches\": %zu, \"worst_error_over_tolerance\": %.6g, \"gpu_shape\": \"%s\", "
+               "\"gpu_elements\": %.0f, \"gpu_floor_activations\": %.0f, \"gpu_floor_other\": %.0f, \"ms\": %.6f, "
+               "\"cudnn_ms\": %.6f, \"gbps\": %.3f, \"copy_gbps\": %.3f}\n",
                row.op.c_str(), row.layout.c_str(), row.dtypes.c_str(), row.shape.c_str(), row.elements,
-               row.floor.activations, row.floor.other, row.requested_activations, row.requested_other,
-               row.kernel.c_str(), row.gpu_shape.c_str(), row.gpu_elements, row.gpu_floor.activations,
+               row.floor.activations, row.floor.other, row.requested_activations(), row.requested_other(), row.dram(),
+               row.l2_rereads(), machine.on_gpu ? "" : row.verdict().c_str(), row.kernel.c_str(), row.launches,
+               row.validation.worst, row.gpu_shape.c_str(), row.gpu_elements, row.gpu_floor.activations,
                row.gpu_floor.other, row.ms, row.cudnn_ms, gbps, machine.copy_gbps);
   std::fflush(json_);
 }

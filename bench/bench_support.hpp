@@ -1,18 +1,22 @@
 // What every part of the benchmark shares: the handle and the GPU facts measured at start, checked
 // calls (a failed call ends the program with the reason: the benchmark is a program, not the
 // library), a progress line, device buffers, the timing loop (CUDA events, L2 flushed before each
-// run, inputs rotated among copies), the SIMT traffic of a call, and the result rows it prints and
-// writes as JSON lines for tools/performance_doc.py.
+// run, inputs rotated among copies), validation against the reference, the SIMT traffic of a call
+// (what a GPU would take from DRAM apart from what it re-reads from L2), and the result rows it
+// prints and writes as JSON lines for tools/performance_doc.py.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "cunorm/cunorm.h"
+#include "cunorm/reference.hpp"
 #include "simt/launch.hpp"
 #include "support/host_array.hpp"
 
@@ -34,7 +38,8 @@ extern Machine machine;
 void check(cunormStatus_t status, const char* what);
 void check(cudaError_t error, const char* what);
 
-// A progress line on a terminal, rewritten in place; nothing when stderr is a file or pipe.
+// A progress line on a terminal, rewritten in place while a long step runs; nothing when stderr
+// is a file or pipe (the numbered rows show the progress there).
 void progress(const std::string& what);
 void end_progress();
 
@@ -77,6 +82,27 @@ struct Floor {
   double total() const { return activations + other; }
 };
 
+// A call's result against the float64 reference: the values compared, those outside the
+// tolerance, and the largest error as a fraction of what the tolerance allows at that value.
+struct Validation {
+  std::size_t values = 0;
+  std::size_t outside = 0;
+  double worst = 0.0;  // max over values of |actual - expected| / allowed (NaN where not NaN: inf)
+  void add(double actual, double expected, double allowed);
+  void add(double actual, double expected, const cunorm::reference::Tolerance& tolerance, double slack = 0.0) {
+    add(actual, expected, tolerance.absolute + tolerance.relative * std::abs(expected) + slack);
+  }
+};
+
+// What the SIMT engine saw one watched buffer of a call do, over all the call's launches.
+struct BufferUse {
+  std::string name;
+  bool activation = false;  // x, dy or the output: in the floor once each
+  double bytes = 0.0;       // the buffer's size
+  double requested = 0.0;   // bytes read and written through the kernels' accessors
+  double footprint = 0.0;   // bytes of the distinct 32-byte sectors touched
+};
+
 // One result row: the op and shape, its floor, and either GPU times or SIMT traffic. On the SIMT
 // engine, shapes are smaller than a GPU run's; gpu_* describe the shape a GPU run measures, for
 // the time the traffic implies there (tools/performance_doc.py).
@@ -84,48 +110,72 @@ struct Row {
   std::string op, layout, dtypes, shape, gpu_shape;
   double elements = 0.0, gpu_elements = 0.0;
   Floor floor, gpu_floor;
-  double ms = 0.0;                     // GPU: median time of the op
-  double cudnn_ms = 0.0;               // GPU: cuDNN's median time for the same op, 0 when not compared
-  double requested_activations = 0.0;  // SIMT: bytes the call's kernels requested of x, y, dy, dx
-  double requested_other = 0.0;        // SIMT: of every other buffer (parameters, statistics, workspace)
-  std::string kernel;                  // SIMT: the call's first kernel and its variant
+  Validation validation;
+  double ms = 0.0;        // GPU: median time of the op
+  double cudnn_ms = 0.0;  // GPU: cuDNN's median time for the same op, 0 when not compared
+  // SIMT: every buffer of the call (activations first), the call's first kernel with its plan
+  // (variant, dtypes, launch parameters) and how many launches the call made.
+  std::vector<BufferUse> buffers;
+  std::string kernel;
+  std::size_t launches = 0;
+
+  // SIMT, in bytes over the call: requested of the activations and of everything else; what a
+  // GPU takes from DRAM (the activations as requested, every other buffer's footprint once); and
+  // what the other buffers request again (parameters re-read by each block, partial states read
+  // back), which a GPU serves from L2.
+  double requested_activations() const;
+  double requested_other() const;
+  double dram() const;
+  double l2_rereads() const;
+  // "at floor", or how many times the floor the DRAM estimate is and what takes it there.
+  std::string verdict() const;
 };
 
-// The SIMT launch records of one call: bytes requested of the buffers a simt::TrafficWatch
-// watched during the call (the activations) and of all others, and the first kernel's name.
-void record_traffic(const simt::LaunchRecorder& recorder, Row& row);
+// Buffers of a problem for the SIMT engine to watch: name, address, bytes.
+using Watched = std::vector<simt::TrafficWatch::Buffer>;
+
+// Fills row.buffers, row.kernel and row.launches from one call's launches (nothing on a GPU).
+void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWatch& watch, std::size_t activations,
+                    Row& row);
 
 // Reports a failed validation of `row`'s op and shape and ends the program.
-[[noreturn]] void fail_validation(const Row& row, std::size_t bad_values);
+[[noreturn]] void fail_validation(const Row& row);
 
-// Runs `problem` once while the SIMT engine watches its activations (x, dy and the output),
-// validates that run (a failure ends the program), then times it on a GPU or records its traffic.
+// Runs `problem` once while the SIMT engine watches its buffers, validates that run (a failure
+// ends the program), then times it on a GPU or keeps its traffic. Every call runs with a
+// workspace of the problem's own (workspace_bytes(), watched as "workspace").
 template <class Problem>
 void validate_and_measure(Problem& problem, Row& row) {
-  simt::LaunchRecorder recorder;
-  const simt::TrafficWatch activations({{"x", problem.d_x.get(), problem.x.byte_size()},
-                                         {"dy", problem.d_dy.get(), problem.x.byte_size()},
-                                         {"out", problem.d_out.get(), problem.x.byte_size()}});
-  problem.run(0);
-  const std::size_t bad = problem.validate();
-  end_progress();
-  if (bad != 0) fail_validation(row, bad);
-  if (machine.on_gpu) {
-    row.ms = median_ms([&](int copy) { problem.run(copy); }, problem.copies);
-  } else {
-    record_traffic(recorder, row);
+  const std::size_t workspace_bytes = problem.workspace_bytes();
+  DeviceBuffer workspace(workspace_bytes);
+  check(cunormSetWorkspace(machine.handle, workspace.get(), workspace_bytes), "cunormSetWorkspace");
+  const Watched activations = problem.activations();
+  Watched watched = activations;
+  for (const simt::TrafficWatch::Buffer& b : problem.others()) watched.push_back(b);
+  watched.push_back({"workspace", workspace.get(), workspace_bytes});
+  {
+    simt::LaunchRecorder recorder;
+    const simt::TrafficWatch watch(watched);
+    problem.run(0);
+    record_traffic(recorder, watch, activations.size(), row);
   }
+  row.validation = problem.validate();
+  if (row.validation.outside != 0) fail_validation(row);
+  if (machine.on_gpu) row.ms = median_ms([&](int copy) { problem.run(copy); }, problem.copies);
+  check(cunormSetWorkspace(machine.handle, nullptr, 0), "cunormSetWorkspace");
 }
 
-// Prints rows as a table on stdout and, when given a file, as one JSON object per line.
+// Prints rows as a table on stdout, numbered [k/total] within their group as they complete (the
+// progress, whatever stdout is), and, when given a file, as one JSON object per line.
 class Report {
  public:
   explicit Report(std::FILE* json) : json_(json) {}
-  void header(const char* title, bool with_cudnn) const;
-  void add(const Row& row) const;
+  void header(const char* title, bool with_cudnn, std::size_t rows);
+  void add(const Row& row);
 
  private:
   std::FILE* json_;
+  std::size_t done_ = 0, rows_ = 0;
 };
 
 }  // namespace bench

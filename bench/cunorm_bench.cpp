@@ -77,15 +77,18 @@ int main(int argc, char** argv) {
     describe_gpu();
   } else {
     std::printf(
-        "No usable GPU: running on the cunorm SIMT engine (the CUDA kernels executed on the CPU).\n"
-        "CPU emulation time is not GPU performance, so no times are printed. Each op is validated against\n"
-        "the float64 reference, then the global-memory bytes its kernels requested per element (all\n"
-        "launches of the call) are shown against the op's DRAM floor; the last column is the activation\n"
-        "tensors' bytes (x, y, dy, dx) against their floor (1.000x = each read or written exactly once).\n"
-        "Requested bytes also include parameters read again by every block that needs them and the\n"
-        "reductions' partial states, which a GPU serves mostly from L2. docs/performance.md has the chart.\n");
+        "No usable GPU: running on the cunorm SIMT engine (the CUDA kernels executed on the CPU), on shapes\n"
+        "smaller than a GPU run's. CPU emulation time is not GPU performance, so no times are printed. Each op\n"
+        "is validated against the float64 reference (err/tol: its largest error as a fraction of the\n"
+        "tolerance), then its global-memory traffic is shown in bytes per element:\n"
+        "  floor  the op's DRAM floor: activations (x, y, dy, dx) once, parameters and statistics once;\n"
+        "  DRAM   what a GPU would take from DRAM: the activations as the kernels requested them, and every\n"
+        "         other buffer's distinct 32-byte sectors once (parameters, statistics, partial states);\n"
+        "  L2     what the kernels request of those other buffers again (parameters re-read by each block,\n"
+        "         partial states read back), which a GPU serves from L2.\n"
+        "The verdict compares DRAM with the floor and names what lies above it. docs/performance.md has the chart.\n");
   }
-  const bench::Report report(json);
+  bench::Report report(json);
   bench::run_row_norm_benchmarks(report);
   bench::run_batch_norm_benchmarks(report);
   if (!machine.on_gpu) print_static_report();

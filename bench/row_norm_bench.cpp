@@ -3,6 +3,7 @@
 // measured in requested bytes on the SIMT engine. floor_bytes() is each op's DRAM floor.
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <random>
 #include <vector>
 
@@ -89,8 +90,8 @@ struct Problem {
 
   void run_forward(const void* xc) {
     if (is_layer_norm(op)) {
-      check(cunormLayerNormForward(machine.handle, rows, cols, d.dtype, d.param, xc, d_gamma.get(), d_beta.get(),
-                                   1e-5f, d_out.get(), d_mean.floats(), d_rstd.floats()),
+      check(cunormLayerNormForward(machine.handle, rows, cols, d.dtype, d.param, xc, d_gamma.get(), d_beta.get(), 1e-5f,
+                                   d_out.get(), d_mean.floats(), d_rstd.floats()),
             "cunormLayerNormForward");
     } else {
       check(cunormRMSNormForward(machine.handle, rows, cols, d.dtype, d.param, xc, d_gamma.get(), 1e-5f, d_out.get(),
@@ -110,15 +111,39 @@ struct Problem {
                                     d_rstd.floats(), d_gamma.get(), d_out.get(), d_dgamma.get(), d_dbeta.get()),
             "cunormLayerNormBackward");
     } else {
-      check(cunormRMSNormBackward(machine.handle, rows, cols, d.dtype, d.param, dyc, xc, d_rstd.floats(),
-                                  d_gamma.get(), d_out.get(), d_dgamma.get()),
+      check(cunormRMSNormBackward(machine.handle, rows, cols, d.dtype, d.param, dyc, xc, d_rstd.floats(), d_gamma.get(),
+                                  d_out.get(), d_dgamma.get()),
             "cunormRMSNormBackward");
     }
   }
 
+  // What the SIMT engine watches: the activations (x, dy and the output, as the floor counts
+  // them) and every other buffer the call is given.
+  Watched activations() const {
+    Watched w{{"x", d_x.get(), x.byte_size()}};
+    if (!is_forward(op)) w.push_back({"dy", d_dy.get(), x.byte_size()});
+    w.push_back({is_forward(op) ? "y" : "dx", d_out.get(), x.byte_size()});
+    return w;
+  }
+  Watched others() const {
+    Watched w{{"gamma", d_gamma.get(), gamma.byte_size()}};
+    if (is_layer_norm(op)) w.push_back({"beta", d_beta.get(), gamma.byte_size()});
+    if (is_layer_norm(op)) w.push_back({"mean", d_mean.get(), static_cast<std::size_t>(rows) * sizeof(float)});
+    w.push_back({"rstd", d_rstd.get(), static_cast<std::size_t>(rows) * sizeof(float)});
+    if (!is_forward(op)) w.push_back({"dgamma", d_dgamma.get(), gamma.byte_size()});
+    if (!is_forward(op) && is_layer_norm(op)) w.push_back({"dbeta", d_dbeta.get(), gamma.byte_size()});
+    return w;
+  }
+  std::size_t workspace_bytes() const {
+    std::size_t bytes = 0;
+    check(cunormLayerNormWorkspaceSize(machine.handle, rows, cols, d.dtype, d.param, &bytes),
+          "cunormLayerNormWorkspaceSize");
+    return bytes;
+  }
+
   // Compares up to 64 rows spread over the tensor (and, for the backward, every dgamma/dbeta,
-  // which sum over all rows); returns the number of values outside the tolerance.
-  std::size_t validate() const {
+  // which sum over all rows).
+  Validation validate() const {
     const auto tolerance = cunorm::reference::output_tolerance(d.dtype);
     const HostArray out = d_out.download(d.dtype, x.count());
     const HostArray rstd = d_rstd.download(CUNORM_FLOAT32, static_cast<std::size_t>(rows));
@@ -128,7 +153,7 @@ struct Problem {
     const std::size_t n = static_cast<std::size_t>(cols);
     std::vector<double> xr(n), dyr(n), ref(n), dg(n), db(n), dg_sum(n, 0.0), db_sum(n, 0.0), dg_abs(n, 0.0),
         db_abs(n, 0.0);
-    std::size_t bad = 0;
+    Validation v;
     for (int64_t r = 0; r < rows; ++r) {
       const bool sampled = r % step == 0;
       if (!sampled && is_forward(op)) continue;
@@ -164,23 +189,18 @@ struct Problem {
         }
       }
       if (!sampled) continue;
-      for (std::size_t j = 0; j < n; ++j)
-        bad += !tolerance.accepts(out.get(static_cast<std::size_t>(r) * n + j), ref[j]);
+      for (std::size_t j = 0; j < n; ++j) v.add(out.get(static_cast<std::size_t>(r) * n + j), ref[j], tolerance);
     }
     if (!is_forward(op)) {
       const auto param_tolerance = cunorm::reference::output_tolerance(d.param);
       const double factor = cunorm::reference::float32_sum_error_factor(rows);
       const HostArray dgamma = d_dgamma.download(d.param, n), dbeta = d_dbeta.download(d.param, n);
-      auto outside = [&](double actual, double expected, double magnitude) {
-        return std::abs(actual - expected) >
-               factor * magnitude + param_tolerance.absolute + param_tolerance.relative * std::abs(expected);
-      };
       for (std::size_t j = 0; j < n; ++j) {
-        bad += outside(dgamma.get(j), dg_sum[j], dg_abs[j]);
-        if (is_layer_norm(op)) bad += outside(dbeta.get(j), db_sum[j], db_abs[j]);
+        v.add(dgamma.get(j), dg_sum[j], param_tolerance, factor * dg_abs[j]);
+        if (is_layer_norm(op)) v.add(dbeta.get(j), db_sum[j], param_tolerance, factor * db_abs[j]);
       }
     }
-    return bad;
+    return v;
   }
 };
 
@@ -203,12 +223,14 @@ std::string shape_label(const Shape& shape) { return std::to_string(shape.rows) 
 
 }  // namespace
 
-void run_row_norm_benchmarks(const Report& report) {
-  report.header("LayerNorm and RMSNorm (shape: rows x cols)", false);
+void run_row_norm_benchmarks(Report& report) {
+  const Op ops[] = {Op::kLayerNormForward, Op::kLayerNormBackward, Op::kRmsNormForward, Op::kRmsNormBackward};
+  const std::vector<Shape> shapes = row_shapes(machine.on_gpu), gpu_shapes = row_shapes(true);
+  report.header("LayerNorm and RMSNorm (shape: rows x cols)", false,
+                std::size(ops) * std::size(kDtypes) * shapes.size());
   std::mt19937_64 rng(2024);
-  for (Op op : {Op::kLayerNormForward, Op::kLayerNormBackward, Op::kRmsNormForward, Op::kRmsNormBackward}) {
+  for (Op op : ops) {
     for (const DtypePair& d : kDtypes) {
-      const std::vector<Shape> shapes = row_shapes(machine.on_gpu), gpu_shapes = row_shapes(true);
       for (std::size_t i = 0; i < shapes.size(); ++i) {
         const Shape& shape = shapes[i];
         Row row;

@@ -141,7 +141,8 @@ struct LaunchState {
   std::uint64_t bytes_read = 0;
   std::uint64_t bytes_written = 0;
   std::size_t static_shared_bytes = 0;
-  std::vector<TrafficWatch::Buffer> watched;  // read-only during the launch
+  TrafficWatch* watch = nullptr;               // the host thread's watch at launch, if any
+  std::vector<TrafficWatch::Buffer> watched;  // its buffers, read-only during the launch
   std::vector<BufferTraffic> traffic;         // per watched buffer, summed over workers
   SpinLock epochs_lock;                        // guards write_epochs
   std::vector<WriteEpoch> write_epochs;        // indexed by the epoch numbers in the write shadow

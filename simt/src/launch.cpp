@@ -3,6 +3,7 @@
 #include "simt/launch.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -165,10 +166,43 @@ ScopedOptions::~ScopedOptions() { tls_options = previous_; }
 
 LaunchRecorder::LaunchRecorder() : previous_(tls_recorder) { tls_recorder = this; }
 
+struct TrafficWatch::Sectors {
+  std::uintptr_t first = 0;  // the sector number (address / 32) of the buffer's first byte
+  std::vector<std::atomic<std::uint64_t>> bits;
+};
+
 TrafficWatch::TrafficWatch(std::vector<Buffer> buffers) : buffers_(std::move(buffers)), previous_(tls_watch) {
+  for (const Buffer& b : buffers_) {
+    auto sectors = std::make_unique<Sectors>();
+    const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(b.begin);
+    sectors->first = begin / 32;
+    const std::uintptr_t count = b.bytes == 0 ? 0 : (begin + b.bytes - 1) / 32 - sectors->first + 1;
+    sectors->bits = std::vector<std::atomic<std::uint64_t>>((count + 63) / 64);
+    sectors_.push_back(std::move(sectors));
+  }
   tls_watch = this;
 }
 TrafficWatch::~TrafficWatch() { tls_watch = previous_; }
+
+void TrafficWatch::touch(std::size_t index, const void* address, std::size_t bytes) {
+  Sectors& s = *sectors_[index];
+  const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(address);
+  // Only the part within the buffer (an access may run past its end into another).
+  const std::uintptr_t end = std::min<std::uintptr_t>(
+      at + bytes, reinterpret_cast<std::uintptr_t>(buffers_[index].begin) + buffers_[index].bytes);
+  for (std::uintptr_t sector = at / 32; at < end && sector <= (end - 1) / 32; ++sector) {
+    const std::uintptr_t i = sector - s.first;
+    s.bits[i / 64].fetch_or(std::uint64_t{1} << (i % 64), std::memory_order_relaxed);
+  }
+}
+
+std::uint64_t TrafficWatch::footprint_bytes(std::size_t index) const {
+  std::uint64_t sectors = 0;
+  for (const std::atomic<std::uint64_t>& word : sectors_[index]->bits) {
+    sectors += static_cast<std::uint64_t>(__builtin_popcountll(word.load(std::memory_order_relaxed)));
+  }
+  return 32 * sectors;
+}
 LaunchRecorder::~LaunchRecorder() { tls_recorder = previous_; }
 
 ScopedBlockWindow::ScopedBlockWindow(Selector select) : select_(std::move(select)), previous_(tls_window) {
@@ -223,6 +257,7 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   state.entry = entry;
   state.closure = closure;
   if (tls_watch != nullptr) {
+    state.watch = tls_watch;
     state.watched = tls_watch->buffers();
     for (const TrafficWatch::Buffer& b : state.watched) {
       BufferTraffic t;

@@ -268,4 +268,38 @@ TEST(Execution, TrafficIsCountedPerWatchedBuffer) {
   EXPECT_DOUBLE_EQ(t.sector_efficiency(), 0.125);
 }
 
+// Every thread of every block reads the same 8 floats (as blocks re-read a row of parameters),
+// and thread i of block 0 alone writes 4 bytes of sector i of another buffer.
+void shared_row_read(const float* row, float* marks) {
+  for (int k = 0; k < 8; ++k) {
+    simt::detail::global_access(row + k, sizeof(float), sizeof(float), false, simt::SourceLocation::here());
+  }
+  if (blockIdx.x == 0) {
+    simt::detail::global_access(marks + 8 * threadIdx.x, sizeof(float), sizeof(float), true,
+                                simt::SourceLocation::here());
+  }
+}
+
+// The footprint counts each 32-byte sector once over all launches a watch sees, however often it
+// was requested; requests keep counting every byte.
+TEST(Execution, FootprintCountsDistinctSectorsOverLaunches) {
+  alignas(256) float row[64] = {}, marks[8 * 32] = {};
+  simt::LaunchRecorder recorder;
+  simt::TrafficWatch watch({{"row", row + 8, 32 * sizeof(float)}, {"marks", marks, sizeof marks}});
+  simt::LaunchConfig config;
+  config.grid = dim3(4);
+  config.block = dim3(32);
+  for (int launch = 0; launch < 2; ++launch) {
+    ASSERT_TRUE(simt::launch(config, shared_row_read, static_cast<const float*>(row + 8), marks).ok);
+  }
+  EXPECT_EQ(recorder.records().at(0).buffers.at(0).bytes_read, 4u * 32u * 8u * sizeof(float));
+  EXPECT_EQ(watch.footprint_bytes(0), 32u);        // the 8 floats are one sector
+  EXPECT_EQ(watch.footprint_bytes(1), 32u * 32u);  // 32 sectors of 4 bytes each
+  // A fresh watch starts with nothing touched; a read across two sectors touches both.
+  simt::TrafficWatch straddling({{"row", row, sizeof row}});
+  EXPECT_EQ(straddling.footprint_bytes(0), 0u);
+  ASSERT_TRUE(simt::launch(config, shared_row_read, static_cast<const float*>(row + 4), marks).ok);
+  EXPECT_EQ(straddling.footprint_bytes(0), 64u);
+}
+
 }  // namespace

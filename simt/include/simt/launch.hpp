@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -124,6 +125,9 @@ std::size_t max_cooperative_threads();
 
 // While it lives, launches from this host thread count their global traffic per buffer: each
 // access is attributed to the watched buffer containing its address (LaunchRecord::buffers).
+// The watch also keeps each buffer's footprint over all those launches: the distinct 32-byte
+// sectors (aligned in the address space, as DRAM moves them) that any access touched, so that
+// a buffer read by every block counts once there however often it was requested.
 class TrafficWatch {
  public:
   struct Buffer {
@@ -136,9 +140,16 @@ class TrafficWatch {
   TrafficWatch(const TrafficWatch&) = delete;
   TrafficWatch& operator=(const TrafficWatch&) = delete;
   const std::vector<Buffer>& buffers() const { return buffers_; }
+  // Bytes of the distinct sectors of buffers()[index] touched so far (a multiple of 32).
+  std::uint64_t footprint_bytes(std::size_t index) const;
+  // Marks the sectors of [address, address + bytes) within buffers()[index] as touched; safe to
+  // call from several threads at once (the engine's workers).
+  void touch(std::size_t index, const void* address, std::size_t bytes);
 
  private:
+  struct Sectors;  // one bit per sector of one buffer
   std::vector<Buffer> buffers_;
+  std::vector<std::unique_ptr<Sectors>> sectors_;
   TrafficWatch* previous_;
 };
 
