@@ -7,10 +7,10 @@
 int main() {
   cunormHandle_t handle = nullptr;
   if (cunormCreate(&handle, CUNORM_BACKEND_CUDA) == CUNORM_STATUS_SUCCESS) {
-    std::printf("CUDA backend: usable; the CUDA test cases run on this machine's GPU\n");
+    std::printf("CUDA backend usable: the CUDA test cases run on this machine's GPU.\n");
     return cunormDestroy(handle) == CUNORM_STATUS_SUCCESS ? 0 : 1;
   }
-  std::printf("CUDA backend: not usable here (%s): the CUDA test cases will be skipped, each with that reason\n",
+  std::printf("CUDA backend not usable here: %s. The CUDA test cases will be skipped, each with this reason.\n",
               cunormGetLastErrorMessage(nullptr));
   return 0;
 }

@@ -2,8 +2,8 @@
 """Writes docs/performance.md and its chart from the benchmark's JSON lines and the static report.
 
 Inputs: the rows `cunorm_bench --json FILE` wrote on the SIMT engine (bytes each op's kernels
-requested, split into the activation tensors and everything else, with the op's DRAM floor at the
-shape run and at the shape a GPU run measures) and build/static_report/report.json
+requested of the activation tensors, the DRAM estimate with every other buffer's footprint once,
+their L2 re-reads, the op's DRAM floor at the shape run and at the shape a GPU run measures) and build/static_report/report.json
 (tools/static_report.py). Outputs: a markdown page and a PNG bar chart of bytes per element
 against the floor for each op and kernel variant.
 
@@ -49,19 +49,22 @@ def chart(rows, path):
     groups = collections.OrderedDict()
     for row in rows:
         groups.setdefault(group_key(row), []).append(row)
-    labels, activations, others, floors = [], [], [], []
+    labels, activations, others, rereads, floors = [], [], [], [], []
     for (op, layout, variant, dtypes), members in groups.items():
         elements = sum(r["elements"] for r in members)
         labels.append(" ".join(p for p in (op, layout, variant, dtypes) if p))
         activations.append(sum(r["requested_activations"] for r in members) / elements)
-        others.append(sum(r["requested_other"] for r in members) / elements)
+        others.append(sum(r["dram"] - r["requested_activations"] for r in members) / elements)
+        rereads.append(sum(r["l2_rereads"] for r in members) / elements)
         floors.append(sum(r["floor_activations"] + r["floor_other"] for r in members) / elements)
     height = 0.28 * len(labels) + 1.5
     fig, ax = plt.subplots(figsize=(11, height))
     ys = range(len(labels))
-    ax.barh(ys, activations, color="#3b75af", label="x, y, dy, dx (activations) requested")
-    ax.barh(ys, others, left=activations, color="#a6c8e8", hatch="//", edgecolor="#6d93b8",
-            label="parameters, statistics, partial states requested (L2-resident on a GPU)")
+    ax.barh(ys, activations, color="#3b75af", label="x, y, dy, dx (activations) requested: DRAM")
+    ax.barh(ys, others, left=activations, color="#7fa7cf",
+            label="parameters, statistics, partial states, each sector once: DRAM")
+    ax.barh(ys, rereads, left=[a + o for a, o in zip(activations, others)], color="#dbe8f5", hatch="//",
+            edgecolor="#9dbad6", label="their requests beyond that: L2 on a GPU")
     ax.scatter(floors, ys, marker="|", s=160, color="black", zorder=3, label="DRAM floor")
     ax.set_yticks(list(ys))
     ax.set_yticklabels(labels, fontsize=7)
@@ -160,11 +163,13 @@ def main():
         "SIMT engine. The dark part is what the kernels request of the activation tensors (x, y, dy, dx):",
         "exactly the floor for LayerNorm and RMSNorm (every variant reads and writes each activation once),",
         "1.5x for BatchNorm's training forward and 1.67x for its backward (three passes: statistics, then",
-        "normalize; docs/batch_norm.md), 1x for BatchNorm inference. The light part is everything else:",
-        "parameters read again by every block that needs them, per-row or per-channel statistics, and the",
-        "partial states of the cross-block reductions. It is large at the SIMT engine's small shapes",
-        "(BatchNorm keeps at least two blocks per SM of work, each with a partial state per channel) and",
-        "small at GPU shapes; on a GPU these bytes are served from L2.",
+        "normalize; docs/batch_norm.md), 1x for BatchNorm inference. The middle part is every other buffer's",
+        "footprint (its distinct 32-byte sectors, counted once): parameters, per-row or per-channel",
+        "statistics and the cross-block reductions' partial states in the workspace, what a GPU takes from",
+        "DRAM besides the activations. The partial states are large at the SIMT engine's small shapes",
+        "(a partial row per block, and few rows per block) and small at GPU shapes. The hatched part is",
+        "what those buffers are requested again (parameters read by every block that needs them, partial",
+        "states read back), which a GPU serves from L2.",
         "",
         "## Time implied on an H100 (3.0 TB/s)",
         "",
