@@ -143,7 +143,7 @@ double Row::requested_other() const {
 
 double Row::dram() const {
   double sum = 0.0;
-  for (const BufferUse& b : buffers) sum += b.activation ? b.requested : b.footprint;
+  for (const BufferUse& b : buffers) sum += b.activation ? b.requested : b.dram;
   return sum;
 }
 
@@ -161,23 +161,23 @@ std::string format(const char* pattern, double value) {
 
 std::string Row::verdict() const {
   const double ratio = dram() / floor.total();
+  // Below the floor is an accounting error: a buffer the floor counts that the call did not move.
+  if (ratio < 0.98) return format("%.2fx floor: below it, a buffer of the floor was not moved", ratio);
   if (ratio <= 1.02) return "at floor";
-  // What lies above the floor: activations moved more than once, then the other buffers' bytes
-  // beyond the floor's per-row and per-channel terms (partial states in the workspace, above all).
+  // What lies above the floor: activations moved more than once, the partial states in the
+  // workspace, then the other buffers' sectors beyond the floor's per-row and per-channel terms.
   std::string why;
   const auto add = [&why](const std::string& part) { why += (why.empty() ? "" : ", ") + part; };
+  double other = 0.0;
   for (const BufferUse& b : buffers) {
     if (b.activation && b.requested > 1.02 * b.bytes) add(b.name + format(" moved %.2gx", b.requested / b.bytes));
+    if (b.name == "workspace" && b.dram > 0.0) add("partial states " + format("%.3g B/elem", b.dram / elements));
+    if (!b.activation && b.name != "workspace") other += b.dram;
   }
-  for (const BufferUse& b : buffers) {
-    if (b.name == "workspace" && b.footprint > 0.0) {
-      add("partial states " + format("%.3g B/elem", b.footprint / elements));
-    }
+  if (other > 1.02 * floor.other || why.empty()) {
+    add("parameters and statistics " + format("%.3g B/elem", other / elements) + " in 32-byte sectors, floor " +
+        format("%.3g", floor.other / elements));
   }
-  double other = 0.0;
-  for (const BufferUse& b : buffers) other += !b.activation && b.name != "workspace" ? b.footprint : 0.0;
-  if (other > 1.02 * floor.other)
-    add("parameters and statistics in 32-byte sectors " + format("%.3g B/elem", other / elements));
   return format("%.2fx floor: ", ratio) + why;
 }
 
@@ -186,16 +186,28 @@ void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWat
   if (machine.on_gpu) return;
   const std::vector<simt::TrafficWatch::Buffer>& watched = watch.buffers();
   row.buffers.clear();
+  double watched_bytes = 0.0, launch_bytes = 0.0;
+  for (const simt::LaunchRecord& r : recorder.records())
+    launch_bytes += static_cast<double>(r.bytes_read + r.bytes_written);
   for (std::size_t i = 0; i < watched.size(); ++i) {
     BufferUse use;
     use.name = watched[i].name;
     use.activation = i < activations;
     use.bytes = static_cast<double>(watched[i].bytes);
-    use.footprint = static_cast<double>(watch.footprint_bytes(i));
+    const simt::TrafficWatch::Footprint footprint = watch.footprint(i);
+    use.dram = static_cast<double>(footprint.read + footprint.written);
     for (const simt::LaunchRecord& r : recorder.records()) {
       use.requested += static_cast<double>(r.buffers.at(i).bytes_read + r.buffers.at(i).bytes_written);
     }
+    watched_bytes += use.requested;
     row.buffers.push_back(use);
+  }
+  // Every byte the kernels moved must belong to a buffer the problem named, or the columns would
+  // leave it out.
+  if (watched_bytes != launch_bytes) {
+    std::fprintf(stderr, "%s %s %s: the kernels moved %.0f bytes outside the watched buffers\n", row.op.c_str(),
+                 row.dtypes.c_str(), row.shape.c_str(), launch_bytes - watched_bytes);
+    std::exit(1);
   }
   row.launches = recorder.records().size();
   // "family.variant<dtypes> launch parameters" -> "variant<dtypes> launch parameters"
@@ -213,6 +225,7 @@ void fail_validation(const Row& row) {
 void Report::header(const char* title, bool with_cudnn, std::size_t rows) {
   done_ = 0;
   rows_ = rows;
+  with_cudnn_ = with_cudnn;
   std::printf("\n== %s\n", title);
   std::printf("%-9s %-29s %-4s %-9s %-16s", "row", "op", "lay", "dtypes", "shape");
   if (machine.on_gpu) {
@@ -233,6 +246,7 @@ void Report::add(const Row& row) {
   if (machine.on_gpu) {
     std::printf(" %10.4f %9.1f %6.1f%%", row.ms, gbps, 100.0 * gbps / machine.copy_gbps);
     if (row.cudnn_ms > 0.0) std::printf(" %10.4f %7.2fx", row.cudnn_ms, row.cudnn_ms / row.ms);
+    if (row.cudnn_ms <= 0.0 && with_cudnn_) std::printf(" %10s %8s", "-", "-");
     std::printf(" %7.3f\n", row.validation.worst);
   } else {
     std::printf(" %7.3f %7.3f %7.3f %7.3f  %s | %s (%zu)\n", row.floor.total() / row.elements,

@@ -90,7 +90,7 @@ struct Validation {
   double worst = 0.0;  // max over values of |actual - expected| / allowed (NaN where not NaN: inf)
   void add(double actual, double expected, double allowed);
   void add(double actual, double expected, const cunorm::reference::Tolerance& tolerance, double slack = 0.0) {
-    add(actual, expected, tolerance.absolute + tolerance.relative * std::abs(expected) + slack);
+    add(actual, expected, tolerance.allowed(expected) + slack);
   }
 };
 
@@ -100,7 +100,7 @@ struct BufferUse {
   bool activation = false;  // x, dy or the output: in the floor once each
   double bytes = 0.0;       // the buffer's size
   double requested = 0.0;   // bytes read and written through the kernels' accessors
-  double footprint = 0.0;   // bytes of the distinct 32-byte sectors touched
+  double dram = 0.0;        // bytes of its distinct 32-byte sectors read from DRAM and written back
 };
 
 // One result row: the op and shape, its floor, and either GPU times or SIMT traffic. On the SIMT
@@ -120,9 +120,11 @@ struct Row {
   std::size_t launches = 0;
 
   // SIMT, in bytes over the call: requested of the activations and of everything else; what a
-  // GPU takes from DRAM (the activations as requested, every other buffer's footprint once); and
-  // what the other buffers request again (parameters re-read by each block, partial states read
-  // back), which a GPU serves from L2.
+  // GPU moves to and from DRAM (the activations as requested; of every other buffer, the sectors
+  // the call reads before writing them, once, and those it writes, once: simt::TrafficWatch's
+  // footprint); and what the other buffers request beyond that (parameters re-read by each block,
+  // partial states read back), which a GPU serves from L2. The model assumes that what the call
+  // writes and reads back stays in L2, true of the partial states at the benchmark's shapes.
   double requested_activations() const;
   double requested_other() const;
   double dram() const;
@@ -176,6 +178,7 @@ class Report {
  private:
   std::FILE* json_;
   std::size_t done_ = 0, rows_ = 0;
+  bool with_cudnn_ = false;
 };
 
 }  // namespace bench

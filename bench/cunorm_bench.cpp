@@ -82,8 +82,10 @@ int main(int argc, char** argv) {
         "is validated against the float64 reference (err/tol: its largest error as a fraction of the\n"
         "tolerance), then its global-memory traffic is shown in bytes per element:\n"
         "  floor  the op's DRAM floor: activations (x, y, dy, dx) once, parameters and statistics once;\n"
-        "  DRAM   what a GPU would take from DRAM: the activations as the kernels requested them, and every\n"
-        "         other buffer's distinct 32-byte sectors once (parameters, statistics, partial states);\n"
+        "  DRAM   what a GPU would move to and from DRAM: the activations as the kernels requested them, and\n"
+        "         of every other buffer (parameters, statistics, partial states) the distinct 32-byte\n"
+        "         sectors read before the call wrote them and those it wrote, once each (what the call\n"
+        "         writes and reads back is taken to stay in L2);\n"
         "  L2     what the kernels request of those other buffers again (parameters re-read by each block,\n"
         "         partial states read back), which a GPU serves from L2.\n"
         "The verdict compares DRAM with the floor and names what lies above it. docs/performance.md has the chart.\n");

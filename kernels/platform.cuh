@@ -15,8 +15,8 @@
 #define CUNORM_KERNEL __global__
 #define CUNORM_LAUNCH_BOUNDS(max_threads, min_blocks) __launch_bounds__(max_threads, min_blocks)
 #define CUNORM_UNROLL _Pragma("unroll")
-// A loop ptxas must not unroll (see the uncached kernels: unrolling buys loads in flight that a
-// 1024-thread block already has, and costs the registers its 64-register bound does not have).
+// A loop ptxas must not unroll (see the uncached backward kernel: unrolling buys loads in flight
+// that a 1024-thread block already has, and costs registers its 64-register bound does not have).
 #define CUNORM_NO_UNROLL _Pragma("unroll 1")
 // `__shared__ Type name;` where Type may be an array type such as float[32].
 #define CUNORM_SHARED(Type, name)  \

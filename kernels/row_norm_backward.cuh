@@ -256,8 +256,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
 // of the partials (each pack owned by one thread, so the updates are ordered), read and written
 // a pack at a time. The row loops are not unrolled: at 1024 threads one iteration already keeps
 // 48-80 bytes of loads per thread in flight (48-80 KB per SM, several times the latency-bandwidth
-// product), and ptxas for sm_100 and later unrolled them into more than the 64 registers the
-// launch bound allows (a spill).
+// product), and ptxas for sm_100, sm_103 and sm_110 unrolled them into more than the 64
+// registers the launch bound allows (a spill).
 template <class Op, class T, class P, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1) row_norm_backward_uncached(RowNormBackwardArgs<T, P> a) {
   using Gradient = typename Op::GradientReducer;

@@ -54,7 +54,7 @@ void expect_close(const char* what, const std::vector<A>& actual, const std::vec
   std::size_t bad = 0;
   for (std::size_t i = 0; i < actual.size(); ++i) {
     const double a = actual[i], e = expected[i];
-    const double allowed = (slack.empty() ? 0.0 : slack[i]) + tolerance.absolute + tolerance.relative * std::abs(e);
+    const double allowed = (slack.empty() ? 0.0 : slack[i]) + tolerance.allowed(e);
     if (std::abs(a - e) <= allowed) continue;
     if (++bad <= 3) ADD_FAILURE() << what << "[" << i << "] = " << a << ", reference " << e;
   }

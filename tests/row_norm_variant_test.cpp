@@ -143,5 +143,33 @@ TEST(RowNormUncached, LongRowsMatchTheReferenceAndReadWhatTheDocsSay) {
   EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
 }
 
+// The half types' uncached backward, with packs of 8 (16 bytes of x and dy, 32 bytes of float32
+// partials per thread): float32 and same-type parameters. sm_75 holds at most about 164,000
+// elements of a half-type backward segment (x and dy as 2 bytes, gamma and the two accumulators
+// as 4), so 400,000 take the uncached backward; the forward may take another variant.
+TEST(RowNormUncached, HalfTypesBackwardInPacksOfEight) {
+  cunormHandle_t handle = simt_handle("sm_75");
+  ASSERT_NE(handle, nullptr);
+  for (Norm norm : {Norm::kLayerNorm, Norm::kRmsNorm}) {
+    for (const DtypePair dtypes :
+         {DtypePair{CUNORM_FLOAT16, CUNORM_FLOAT32}, DtypePair{CUNORM_BFLOAT16, CUNORM_BFLOAT16}}) {
+      SCOPED_TRACE(std::string(norm_label(norm)) + " " + dtypes.label());
+      const int64_t rows = 3, cols = 400000;
+      RowNormCase c(norm, dtypes, rows, cols, true, 1e-5f, 11);
+      const ForwardResult saved = c.forward(handle);
+      simt::LaunchRecorder recorder;
+      const BackwardResult grads = c.backward(handle, saved, true, true);
+      c.expect_backward_matches_reference(saved, grads);
+      ASSERT_GE(recorder.records().size(), 1u);
+      const simt::LaunchRecord& bwd = recorder.records()[0];
+      EXPECT_EQ(variant_of(bwd.name), "uncached") << bwd.name;
+      EXPECT_NE(bwd.name.find(" vec=8 "), std::string::npos) << bwd.name;
+      EXPECT_EQ(traffic(bwd, "x").bytes_read, 2 * c.x.byte_size()) << bwd.name;
+      EXPECT_EQ(traffic(bwd, "dx").bytes_written, c.x.byte_size()) << bwd.name;
+    }
+  }
+  EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
+}
+
 }  // namespace
 }  // namespace cunorm_test

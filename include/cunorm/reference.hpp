@@ -411,9 +411,11 @@ class BatchNormCalibration {
 struct Tolerance {
   double absolute;
   double relative;
+  // The largest |actual - expected| accepted where the reference gives `expected`.
+  double allowed(double expected) const { return absolute + relative * std::abs(expected); }
   bool accepts(double actual, double expected) const {
     if (std::isnan(expected)) return std::isnan(actual);
-    return std::abs(actual - expected) <= absolute + relative * std::abs(expected);
+    return std::abs(actual - expected) <= allowed(expected);
   }
 };
 

@@ -619,7 +619,7 @@ void Worker::global_access(const void* address, std::size_t bytes, std::size_t a
     if (at >= begin && at < begin + launch_.watched[i].bytes) {
       (write ? traffic_[i].bytes_written : traffic_[i].bytes_read) += bytes;
       current_->block->sectors.record(current_->warp, current_->lane, loc, address, bytes, static_cast<int>(i));
-      launch_.watch->touch(i, address, bytes);
+      launch_.watch->touch(i, address, bytes, write);
       break;
     }
   }

@@ -280,8 +280,17 @@ void shared_row_read(const float* row, float* marks) {
   }
 }
 
+// One thread stores 32 bytes at `at` (16 bytes past a sector boundary: two sectors), then loads
+// them and the 32 bytes after them.
+void store_then_load(float* at) {
+  if (threadIdx.x != 0) return;
+  simt::detail::global_access(at, 32, 16, true, simt::SourceLocation::here());
+  simt::detail::global_access(at, 32, 16, false, simt::SourceLocation::here());
+  simt::detail::global_access(at + 8, 32, 16, false, simt::SourceLocation::here());
+}
+
 // The footprint counts each 32-byte sector once over all launches a watch sees, however often it
-// was requested; requests keep counting every byte.
+// was requested: as read if a load reached it before any store, and as written if stored to.
 TEST(Execution, FootprintCountsDistinctSectorsOverLaunches) {
   alignas(256) float row[64] = {}, marks[8 * 32] = {};
   simt::LaunchRecorder recorder;
@@ -293,13 +302,17 @@ TEST(Execution, FootprintCountsDistinctSectorsOverLaunches) {
     ASSERT_TRUE(simt::launch(config, shared_row_read, static_cast<const float*>(row + 8), marks).ok);
   }
   EXPECT_EQ(recorder.records().at(0).buffers.at(0).bytes_read, 4u * 32u * 8u * sizeof(float));
-  EXPECT_EQ(watch.footprint_bytes(0), 32u);        // the 8 floats are one sector
-  EXPECT_EQ(watch.footprint_bytes(1), 32u * 32u);  // 32 sectors of 4 bytes each
-  // A fresh watch starts with nothing touched; a read across two sectors touches both.
+  EXPECT_EQ(watch.footprint(0).read, 32u);  // the 8 floats are one sector
+  EXPECT_EQ(watch.footprint(0).written, 0u);
+  EXPECT_EQ(watch.footprint(1).read, 0u);
+  EXPECT_EQ(watch.footprint(1).written, 32u * 32u);  // 32 sectors of 4 bytes each
+  // A fresh watch starts with nothing touched. A 32-byte access 16 bytes into a sector touches
+  // two; a load of what the watch's launches stored is not a read from DRAM, the sector after is.
   simt::TrafficWatch straddling({{"row", row, sizeof row}});
-  EXPECT_EQ(straddling.footprint_bytes(0), 0u);
-  ASSERT_TRUE(simt::launch(config, shared_row_read, static_cast<const float*>(row + 4), marks).ok);
-  EXPECT_EQ(straddling.footprint_bytes(0), 64u);
+  EXPECT_EQ(straddling.footprint(0).read + straddling.footprint(0).written, 0u);
+  ASSERT_TRUE(simt::launch(config, store_then_load, row + 4).ok);
+  EXPECT_EQ(straddling.footprint(0).written, 64u);  // sectors 0 and 1
+  EXPECT_EQ(straddling.footprint(0).read, 32u);     // sector 2 (sector 1 was written first)
 }
 
 }  // namespace

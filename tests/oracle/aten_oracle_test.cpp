@@ -133,7 +133,7 @@ class OpCheck {
     for (std::size_t i = 0; i < count; ++i) {
       const double a = actual(i), want = ev[i];
       const double error = std::isnan(want) ? (std::isnan(a) ? 0.0 : INFINITY) : std::abs(a - want);
-      const double allowed = tolerance.absolute + tolerance.relative * std::abs(want) + sv[i];
+      const double allowed = tolerance.allowed(want) + sv[i];
       if (error > worst_.error) {
         worst_.error = error;
         worst_.error_output = output;

@@ -13,7 +13,8 @@ step(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${WORK_DIR}/build" "-DCMAKE_PREFIX_
 step(${CMAKE_COMMAND} --build "${WORK_DIR}/build")
 step(${CMAKE_COMMAND} -E env "LD_LIBRARY_PATH=${WORK_DIR}/prefix/lib" "${WORK_DIR}/build/consumer_c")
 # The examples of examples/, built as a user's project builds them, must build and run.
-step(${CMAKE_COMMAND} -S "${EXAMPLES_DIR}" -B "${WORK_DIR}/examples" "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix")
+step(${CMAKE_COMMAND} -S "${EXAMPLES_DIR}" -B "${WORK_DIR}/examples" "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix"
+     -DCUNORM_EXAMPLES_WARNINGS_AS_ERRORS=ON)
 step(${CMAKE_COMMAND} --build "${WORK_DIR}/examples")
 foreach(example layer_norm batch_norm_training)
   step(${CMAKE_COMMAND} -E env "LD_LIBRARY_PATH=${WORK_DIR}/prefix/lib" "${WORK_DIR}/examples/${example}")

@@ -25,8 +25,7 @@ void expect_close(const char* what, std::size_t count, Actual actual, const std:
     const double a = actual(i), e = expected[i];
     const double extra = slack.empty() ? 0.0 : slack[i];
     // a == e first: equal infinities (rstd of a constant row with eps = 0) differ by NaN.
-    if (a == e || tolerance.accepts(a, e) ||
-        std::abs(a - e) <= extra + tolerance.absolute + tolerance.relative * std::abs(e)) {
+    if (a == e || tolerance.accepts(a, e) || std::abs(a - e) <= extra + tolerance.allowed(e)) {
       continue;
     }
     if (++bad <= 3) ADD_FAILURE() << what << "[" << i << "] = " << a << ", reference " << e;

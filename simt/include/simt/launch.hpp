@@ -123,11 +123,15 @@ class LaunchRecorder {
 // grids are refused with that reason.
 std::size_t max_cooperative_threads();
 
+namespace detail {
+class Worker;
+}  // namespace detail
+
 // While it lives, launches from this host thread count their global traffic per buffer: each
 // access is attributed to the watched buffer containing its address (LaunchRecord::buffers).
-// The watch also keeps each buffer's footprint over all those launches: the distinct 32-byte
-// sectors (aligned in the address space, as DRAM moves them) that any access touched, so that
-// a buffer read by every block counts once there however often it was requested.
+// The watch also keeps each buffer's DRAM footprint over all those launches, in 32-byte sectors
+// (aligned in the address space, as DRAM moves them), so that a buffer read by every block
+// counts once however often it was requested.
 class TrafficWatch {
  public:
   struct Buffer {
@@ -135,19 +139,28 @@ class TrafficWatch {
     const void* begin;
     std::size_t bytes;
   };
+  // Bytes of distinct sectors: `read` those read before any launch of the watch wrote them (data
+  // that must come from DRAM), `written` every sector written (each goes back to DRAM once). A
+  // sector the launches wrote and then read again is in `written` only: a GPU reads it back from
+  // L2 as long as it fits there.
+  struct Footprint {
+    std::uint64_t read = 0;
+    std::uint64_t written = 0;
+  };
   explicit TrafficWatch(std::vector<Buffer> buffers);
   ~TrafficWatch();
   TrafficWatch(const TrafficWatch&) = delete;
   TrafficWatch& operator=(const TrafficWatch&) = delete;
   const std::vector<Buffer>& buffers() const { return buffers_; }
-  // Bytes of the distinct sectors of buffers()[index] touched so far (a multiple of 32).
-  std::uint64_t footprint_bytes(std::size_t index) const;
-  // Marks the sectors of [address, address + bytes) within buffers()[index] as touched; safe to
-  // call from several threads at once (the engine's workers).
-  void touch(std::size_t index, const void* address, std::size_t bytes);
+  Footprint footprint(std::size_t index) const;
 
  private:
-  struct Sectors;  // one bit per sector of one buffer
+  friend class detail::Worker;
+  struct Sectors;  // two bits per sector of one buffer: read first, written
+  // Marks the sectors of [address, address + bytes) within buffers()[index]; called by the
+  // engine's workers, several at once.
+  void touch(std::size_t index, const void* address, std::size_t bytes, bool write);
+
   std::vector<Buffer> buffers_;
   std::vector<std::unique_ptr<Sectors>> sectors_;
   TrafficWatch* previous_;
