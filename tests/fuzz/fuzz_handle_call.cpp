@@ -106,10 +106,14 @@ void fuzz_handle_call(World& world, FuzzInput& in, int which) {
       world.note(call);
       const ArenaSnapshot before(world);
       const cunormStatus_t status = cunormMalloc(h.handle, static_cast<void**>(out), bytes);
-      check_outcome(world, call, status, message_slot(h), false, before);
+      // ALLOC_FAILED sets *ptr to NULL (api.md does not count it among the statuses that write
+      // nothing; tests/fault_injection_test.cpp requires the NULL): the only write allowed.
+      const bool alloc_failed = status == CUNORM_STATUS_ALLOC_FAILED;
+      check_outcome(world, call, status, message_slot(h), false, before, alloc_failed ? out : nullptr, sizeof(void*));
+      void* p = nullptr;
+      if (alloc_failed || status == CUNORM_STATUS_SUCCESS) std::memcpy(&p, out, sizeof(p));
+      if (alloc_failed && p != nullptr) fail(call + " failed and left *ptr = " + world.describe(p) + ", not NULL");
       if (status != CUNORM_STATUS_SUCCESS) return;
-      void* p;
-      std::memcpy(&p, out, sizeof(p));
       if ((p == nullptr) != (bytes == 0) || reinterpret_cast<std::uintptr_t>(p) % 256 != 0) {
         fail(call + " gave " + world.describe(p) + ": NULL exactly for 0 bytes, else 256-byte aligned");
       }
