@@ -30,14 +30,45 @@ Status check_calibration(cunormContext& context, cunormBatchNormCalibration* cal
   return Status::ok();
 }
 
-// layout, n, c, s (c may be given by a calibration), and the tensor's size.
-Status check_tensor(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, cunormDataType_t dtype) {
+// Byte sizes of the buffers of one call.
+struct Bytes {
+  std::size_t tensor = 0, params = 0, channel = 0;
+};
+
+// layout, n, c, s (c may be given by a calibration), and the bytes of the buffers they size, each
+// within 63 bits: the tensor, and the per-channel statistics (c floats, also for an empty batch).
+Status check_tensor(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, cunormDataType_t dtype, Bytes* bytes) {
   CUNORM_RETURN_IF_ERROR(cunorm::check_layout(layout));
   CUNORM_RETURN_IF_ERROR(cunorm::check_non_negative("n", n));
   CUNORM_RETURN_IF_ERROR(cunorm::check_positive("c", c));
   CUNORM_RETURN_IF_ERROR(cunorm::check_non_negative("s", s));
   CUNORM_RETURN_IF_ERROR(cunorm::check_dtype("dtype", dtype));
-  return cunorm::check_extent("n * c * s", {n, c, s}, cunorm::dtype_size(dtype));
+  CUNORM_RETURN_IF_ERROR(
+      cunorm::check_extent("the tensor's", {{"n", n}, {"c", c}, {"s", s}}, cunorm::dtype_size(dtype), &bytes->tensor));
+  return cunorm::check_extent("the per-channel statistics'", {{"c", c}}, sizeof(float), &bytes->channel);
+}
+
+// check_tensor and the dtype pair; the parameters (c of param_dtype) are no larger than the
+// per-channel statistics.
+Status check_problem(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, cunormDataType_t dtype,
+                     cunormDataType_t param_dtype, Bytes* bytes) {
+  CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype, bytes));
+  CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
+  bytes->params = static_cast<std::size_t>(c) * cunorm::dtype_size(param_dtype);
+  return Status::ok();
+}
+
+Status check_workspace(std::size_t workspace_bytes, int64_t n, int64_t c, int64_t s) {
+  return cunorm::check_workspace_extent(workspace_bytes, "c", {{"n", n}, {"c", c}, {"s", s}});
+}
+
+// The workspace is sized by n, c and s too (per-channel coefficients and the chunks' partial
+// states: it grows with c), so it is planned and checked right after them, before the pointers;
+// the plan reads only their alignment. An empty batch runs nothing and plans nothing.
+Status plan_call(cunormContext& context, const BatchNormCall& call, cunorm::BatchNormPlan* plan) {
+  if (call.n * call.s == 0) return Status::ok();
+  *plan = cunorm::plan_batch_norm(call, context.backend->device());
+  return check_workspace(plan->workspace_bytes, call.n, call.c, call.s);
 }
 
 // Training needs two values per channel (PyTorch's rule and message).
@@ -62,18 +93,9 @@ Status check_running_pair(const float* running_mean, const float* running_var) {
   return Status::ok();
 }
 
-struct Bytes {
-  std::size_t tensor, params, channel;
-  Bytes(int64_t n, int64_t c, int64_t s, cunormDataType_t dtype, cunormDataType_t param_dtype)
-      : tensor(static_cast<std::size_t>(n * c * s) * cunorm::dtype_size(dtype)),
-        params(static_cast<std::size_t>(c) * cunorm::dtype_size(param_dtype)),
-        channel(static_cast<std::size_t>(c) * sizeof(float)) {}
-};
-
-// Plans, takes the workspace and runs a validated call; an empty batch writes nothing.
-Status run(cunormContext& context, const BatchNormCall& call) {
+// Takes the workspace and runs a validated, planned call; an empty batch writes nothing.
+Status run(cunormContext& context, const BatchNormCall& call, const cunorm::BatchNormPlan& plan) {
   if (call.n * call.s == 0) return Status::ok();
-  const cunorm::BatchNormPlan plan = cunorm::plan_batch_norm(call, context.backend->device());
   void* workspace = nullptr;
   CUNORM_RETURN_IF_ERROR(context.workspace.acquire(*context.backend, plan.workspace_bytes, &workspace));
   return context.backend->batch_norm(call, plan, workspace);
@@ -85,34 +107,8 @@ cunormStatus_t forward_training(cunormHandle_t handle, cunormLayout_t layout, in
                                 cunormRunningVarMode_t mode, float* running_mean, float* running_var, void* y,
                                 float* saved_mean, float* saved_invstd) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
-    CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
-    const bool empty = n * s == 0;
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("beta", beta, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
-    CUNORM_RETURN_IF_ERROR(check_momentum(momentum));
-    if (check_mode && mode != CUNORM_RUNNING_VAR_UNBIASED && mode != CUNORM_RUNNING_VAR_BIASED) {
-      return Status::invalid("running_var_mode must be CUNORM_RUNNING_VAR_UNBIASED or CUNORM_RUNNING_VAR_BIASED, got " +
-                             std::to_string(static_cast<int>(mode)));
-    }
-    CUNORM_RETURN_IF_ERROR(check_running_pair(running_mean, running_var));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("saved_mean", saved_mean, true, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("saved_invstd", saved_invstd, true, sizeof(float)));
-    const Bytes bytes(n, c, s, dtype, param_dtype);
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("gamma", gamma, bytes.params);
-    buffers.add_input("beta", beta, bytes.params);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_mean", running_mean, bytes.channel));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_var", running_var, bytes.channel));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("saved_mean", saved_mean, bytes.channel));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("saved_invstd", saved_invstd, bytes.channel));
+    Bytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &bytes));
     BatchNormCall call{};
     call.kind = BatchNormKind::kTraining;
     call.layout = layout;
@@ -132,7 +128,34 @@ cunormStatus_t forward_training(cunormHandle_t handle, cunormLayout_t layout, in
     call.out = y;
     call.out_mean = saved_mean;
     call.out_invstd = saved_invstd;
-    return run(context, call);
+    cunorm::BatchNormPlan plan;
+    CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
+    CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
+    const bool empty = n * s == 0;
+    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("beta", beta, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
+    CUNORM_RETURN_IF_ERROR(check_momentum(momentum));
+    if (check_mode && mode != CUNORM_RUNNING_VAR_UNBIASED && mode != CUNORM_RUNNING_VAR_BIASED) {
+      return Status::invalid("running_var_mode must be CUNORM_RUNNING_VAR_UNBIASED or CUNORM_RUNNING_VAR_BIASED, got " +
+                             std::to_string(static_cast<int>(mode)));
+    }
+    CUNORM_RETURN_IF_ERROR(check_running_pair(running_mean, running_var));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("saved_mean", saved_mean, true, sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("saved_invstd", saved_invstd, true, sizeof(float)));
+    cunorm::BufferOverlapCheck buffers;
+    buffers.add_input("x", x, bytes.tensor);
+    buffers.add_input("gamma", gamma, bytes.params);
+    buffers.add_input("beta", beta, bytes.params);
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_mean", running_mean, bytes.channel));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_var", running_var, bytes.channel));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("saved_mean", saved_mean, bytes.channel));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("saved_invstd", saved_invstd, bytes.channel));
+    return run(context, call, plan);
   });
 }
 
@@ -143,30 +166,8 @@ cunormStatus_t backward(cunormHandle_t handle, bool inference, cunormLayout_t la
   const char* mean_name = inference ? "running_mean" : "saved_mean";
   const char* second_name = inference ? "running_var" : "saved_invstd";
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
-    if (!inference) CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
-    const bool empty = n * s == 0;
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dy", dy, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer(mean_name, mean, false, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer(second_name, second, false, sizeof(float)));
-    if (inference) CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dx", dx, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dgamma", dgamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dbeta", dbeta, true, param_elem));
-    const Bytes bytes(n, c, s, dtype, param_dtype);
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("dy", dy, bytes.tensor);
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("gamma", gamma, bytes.params);
-    buffers.add_input(mean_name, mean, bytes.channel);
-    buffers.add_input(second_name, second, bytes.channel);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dx", dx, bytes.tensor, "dy"));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dgamma", dgamma, bytes.params));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dbeta", dbeta, bytes.params));
+    Bytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &bytes));
     BatchNormCall call{};
     call.kind = inference ? BatchNormKind::kBackwardInference : BatchNormKind::kBackward;
     call.layout = layout;
@@ -189,7 +190,30 @@ cunormStatus_t backward(cunormHandle_t handle, bool inference, cunormLayout_t la
     call.out = dx;
     call.dgamma = dgamma;
     call.dbeta = dbeta;
-    return run(context, call);
+    cunorm::BatchNormPlan plan;
+    CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
+    if (!inference) CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
+    const bool empty = n * s == 0;
+    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dy", dy, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer(mean_name, mean, false, sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer(second_name, second, false, sizeof(float)));
+    if (inference) CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dx", dx, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dgamma", dgamma, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dbeta", dbeta, true, param_elem));
+    cunorm::BufferOverlapCheck buffers;
+    buffers.add_input("dy", dy, bytes.tensor);
+    buffers.add_input("x", x, bytes.tensor);
+    buffers.add_input("gamma", gamma, bytes.params);
+    buffers.add_input(mean_name, mean, bytes.channel);
+    buffers.add_input(second_name, second, bytes.channel);
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("dx", dx, bytes.tensor, "dy"));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("dgamma", dgamma, bytes.params));
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("dbeta", dbeta, bytes.params));
+    return run(context, call, plan);
   });
 }
 
@@ -201,10 +225,13 @@ cunormStatus_t cunormBatchNormWorkspaceSize(cunormHandle_t handle, cunormLayout_
                                             int64_t s, cunormDataType_t dtype, cunormDataType_t param_dtype,
                                             size_t* bytes) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
+    Bytes buffers;
+    CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &buffers));
+    const std::size_t needed =
+        n * s == 0 ? 0 : cunorm::batch_norm_workspace_bytes(layout, n, c, s, dtype, context.backend->device());
+    CUNORM_RETURN_IF_ERROR(check_workspace(needed, n, c, s));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("bytes", bytes, false, alignof(size_t)));
-    *bytes = n * s == 0 ? 0 : cunorm::batch_norm_workspace_bytes(layout, n, c, s, dtype, context.backend->device());
+    *bytes = needed;
     return Status::ok();
   });
 }
@@ -234,25 +261,8 @@ cunormStatus_t cunormBatchNormForwardInference(cunormHandle_t handle, cunormLayo
                                                const float* running_mean, const float* running_var, float eps,
                                                void* y) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
-    const bool empty = n * s == 0;
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("beta", beta, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_mean", running_mean, false, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_var", running_var, false, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
-    const Bytes bytes(n, c, s, dtype, param_dtype);
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("gamma", gamma, bytes.params);
-    buffers.add_input("beta", beta, bytes.params);
-    buffers.add_input("running_mean", running_mean, bytes.channel);
-    buffers.add_input("running_var", running_var, bytes.channel);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
+    Bytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &bytes));
     BatchNormCall call{};
     call.kind = BatchNormKind::kInference;
     call.layout = layout;
@@ -268,7 +278,25 @@ cunormStatus_t cunormBatchNormForwardInference(cunormHandle_t handle, cunormLayo
     call.running_mean = const_cast<float*>(running_mean);
     call.running_var = const_cast<float*>(running_var);
     call.out = y;
-    return run(context, call);
+    cunorm::BatchNormPlan plan;
+    CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
+    const bool empty = n * s == 0;
+    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("beta", beta, true, param_elem));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_mean", running_mean, false, sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_var", running_var, false, sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
+    cunorm::BufferOverlapCheck buffers;
+    buffers.add_input("x", x, bytes.tensor);
+    buffers.add_input("gamma", gamma, bytes.params);
+    buffers.add_input("beta", beta, bytes.params);
+    buffers.add_input("running_mean", running_mean, bytes.channel);
+    buffers.add_input("running_var", running_var, bytes.channel);
+    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
+    return run(context, call, plan);
   });
 }
 
@@ -292,13 +320,16 @@ cunormStatus_t cunormBatchNormBackwardInference(cunormHandle_t handle, cunormLay
 cunormStatus_t cunormBatchNormCalibrationCreate(cunormHandle_t handle, int64_t c, cunormBatchNormCalibration_t* calib) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
     CUNORM_RETURN_IF_ERROR(cunorm::check_positive("c", c));
+    std::size_t accumulator_bytes = 0;  // each of mean and M2; the running statistics are half as large
+    CUNORM_RETURN_IF_ERROR(cunorm::check_extent("the calibration's float64 accumulators'", {{"c", c}}, sizeof(double),
+                                                &accumulator_bytes));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("calib", calib, false, alignof(cunormBatchNormCalibration_t)));
     auto created = std::make_unique<cunormBatchNormCalibration>();
     created->c = c;
     try {
       created->mean.assign(static_cast<std::size_t>(c), 0.0);
       created->m2.assign(static_cast<std::size_t>(c), 0.0);
-    } catch (const std::exception&) {  // std::bad_alloc, or std::length_error past vector's max_size
+    } catch (const std::bad_alloc&) {  // within 63 bits, hence within vector's max_size: no length_error
       return Status(CUNORM_STATUS_ALLOC_FAILED,
                     "c = " + std::to_string(c) + " channels: cannot allocate the calibration's float64 accumulators");
     }
@@ -314,9 +345,8 @@ cunormStatus_t cunormBatchNormCalibrationAccumulate(cunormHandle_t handle, cunor
                                                     const void* x) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
     CUNORM_RETURN_IF_ERROR(check_calibration(context, calib));
-    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, calib->c, s, dtype));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, n * s == 0, cunorm::dtype_size(dtype)));
-    if (n * s == 0) return Status::ok();
+    Bytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, calib->c, s, dtype, &bytes));
     BatchNormCall call{};
     call.kind = BatchNormKind::kCalibrationBatch;
     call.layout = layout;
@@ -326,7 +356,10 @@ cunormStatus_t cunormBatchNormCalibrationAccumulate(cunormHandle_t handle, cunor
     call.dtype = dtype;
     call.param_dtype = CUNORM_FLOAT32;
     call.x = x;
-    const cunorm::BatchNormPlan plan = cunorm::plan_batch_norm(call, context.backend->device());
+    cunorm::BatchNormPlan plan;
+    CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, n * s == 0, cunorm::dtype_size(dtype)));
+    if (n * s == 0) return Status::ok();
     void* workspace = nullptr;
     CUNORM_RETURN_IF_ERROR(context.workspace.acquire(*context.backend, plan.workspace_bytes, &workspace));
     CUNORM_RETURN_IF_ERROR(context.backend->batch_norm(call, plan, workspace));

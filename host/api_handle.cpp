@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "argument_checks.hpp"
 #include "context.hpp"
@@ -34,7 +35,10 @@ Status choose_backend(cunormBackend_t requested, std::unique_ptr<cunorm::Backend
 extern "C" {
 
 cunormStatus_t cunormCreate(cunormHandle_t* handle, cunormBackend_t backend) {
-  if (handle == nullptr) return cunorm::fail_without_handle(Status::invalid("handle must not be NULL"));
+  // Aligned, as every output argument must be: the store to a misaligned one would be undefined
+  // behaviour (the API fuzzer found it, tests/fuzz/).
+  const Status usable = cunorm::check_pointer("handle", handle, false, alignof(cunormHandle_t));
+  if (!usable.is_ok()) return cunorm::fail_without_handle(usable);
   try {
     std::unique_ptr<cunorm::Backend> chosen;
     const Status status = choose_backend(backend, &chosen);
@@ -123,7 +127,12 @@ cunormStatus_t cunormSynchronize(cunormHandle_t handle) {
 int cunormGetVersion(void) { return CUNORM_VERSION; }
 
 const char* cunormGetStatusString(cunormStatus_t status) {
-  switch (status) {
+  // A C caller may pass any int. In C++ only 0 ... 7 are values of cunormStatus_t (a return type,
+  // it has no range enumerators, docs/api.md), and loading another one as the enum is undefined
+  // behaviour (UBSan under clang; found by the API fuzzer): read the integer it was passed as.
+  std::underlying_type_t<cunormStatus_t> code;
+  std::memcpy(&code, &status, sizeof(code));
+  switch (code) {
     case CUNORM_STATUS_SUCCESS: return "CUNORM_STATUS_SUCCESS";
     case CUNORM_STATUS_INVALID_VALUE: return "CUNORM_STATUS_INVALID_VALUE";
     case CUNORM_STATUS_NOT_SUPPORTED: return "CUNORM_STATUS_NOT_SUPPORTED";

@@ -1,5 +1,6 @@
 // The C API's LayerNorm and RMSNorm entry points and their workspace query: validation in
-// argument order, then the plan, the workspace, and the backend.
+// argument order (the plan, whose workspace the sizes determine, with the sizes), then the
+// workspace, and the backend.
 #include "argument_checks.hpp"
 #include "context.hpp"
 #include "dtype.hpp"
@@ -10,23 +11,45 @@ using cunorm::Status;
 
 namespace {
 
-// rows, cols and the dtype pair, common to every LayerNorm/RMSNorm call.
-Status check_row_problem(int64_t rows, int64_t cols, cunormDataType_t dtype, cunormDataType_t param_dtype) {
+// Byte sizes of the buffers of one call.
+struct RowBytes {
+  std::size_t tensor = 0, params = 0, stats = 0;
+};
+
+// rows, cols and the dtype pair, common to every LayerNorm/RMSNorm call, and the bytes of the
+// buffers they size, each of which must fit in 63 bits (also for an empty batch, whose parameters
+// still have cols elements).
+Status check_row_problem(int64_t rows, int64_t cols, cunormDataType_t dtype, cunormDataType_t param_dtype,
+                         RowBytes* bytes) {
   CUNORM_RETURN_IF_ERROR(cunorm::check_non_negative("rows", rows));
   CUNORM_RETURN_IF_ERROR(cunorm::check_positive("cols", cols));
   CUNORM_RETURN_IF_ERROR(cunorm::check_dtype("dtype", dtype));
   CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
-  return cunorm::check_extent("rows * cols", {rows, cols}, cunorm::dtype_size(dtype));
+  CUNORM_RETURN_IF_ERROR(cunorm::check_extent("the tensor's", {{"rows", rows}, {"cols", cols}},
+                                              cunorm::dtype_size(dtype), &bytes->tensor));
+  CUNORM_RETURN_IF_ERROR(
+      cunorm::check_extent("the parameters'", {{"cols", cols}}, cunorm::dtype_size(param_dtype), &bytes->params));
+  return cunorm::check_extent("the row statistics'", {{"rows", rows}}, sizeof(float), &bytes->stats);
 }
 
-// Byte sizes of the buffers of one call.
-struct RowBytes {
-  std::size_t tensor, params, stats;
-  RowBytes(int64_t rows, int64_t cols, cunormDataType_t dtype, cunormDataType_t param_dtype)
-      : tensor(static_cast<std::size_t>(rows * cols) * cunorm::dtype_size(dtype)),
-        params(static_cast<std::size_t>(cols) * cunorm::dtype_size(param_dtype)),
-        stats(static_cast<std::size_t>(rows) * sizeof(float)) {}
-};
+// The workspace is sized by rows and cols too (partial dgamma and dbeta rows of cols floats, one
+// per resident block: it grows with cols), so it is planned and checked right after them, before
+// the pointers; the plan reads only their alignment. An empty batch runs nothing and plans nothing.
+Status check_workspace(std::size_t workspace_bytes, int64_t rows, int64_t cols) {
+  return cunorm::check_workspace_extent(workspace_bytes, "cols", {{"rows", rows}, {"cols", cols}});
+}
+
+Status plan_forward(cunormContext& context, const cunorm::RowNormForwardCall& call, cunorm::RowNormPlan* plan) {
+  if (call.rows == 0) return Status::ok();
+  *plan = cunorm::plan_row_norm_forward(call, context.backend->device());
+  return check_workspace(plan->workspace_bytes, call.rows, call.cols);
+}
+
+Status plan_backward(cunormContext& context, const cunorm::RowNormBackwardCall& call, cunorm::RowNormPlan* plan) {
+  if (call.rows == 0) return Status::ok();
+  *plan = cunorm::plan_row_norm_backward(call, context.backend->device());
+  return check_workspace(plan->workspace_bytes, call.rows, call.cols);
+}
 
 Status acquire_workspace(cunormContext& context, std::size_t bytes, void** workspace) {
   *workspace = nullptr;
@@ -34,18 +57,16 @@ Status acquire_workspace(cunormContext& context, std::size_t bytes, void** works
   return context.workspace.acquire(*context.backend, bytes, workspace);
 }
 
-// Everything after argument validation: plan, workspace, launch. rows == 0 writes nothing.
-Status run_forward(cunormContext& context, const cunorm::RowNormForwardCall& call) {
+// Everything after argument validation: workspace, launch. rows == 0 writes nothing.
+Status run_forward(cunormContext& context, const cunorm::RowNormForwardCall& call, const cunorm::RowNormPlan& plan) {
   if (call.rows == 0) return Status::ok();
-  const cunorm::RowNormPlan plan = cunorm::plan_row_norm_forward(call, context.backend->device());
   void* workspace = nullptr;
   CUNORM_RETURN_IF_ERROR(acquire_workspace(context, plan.workspace_bytes, &workspace));
   return context.backend->row_norm_forward(call, plan, workspace);
 }
 
-Status run_backward(cunormContext& context, const cunorm::RowNormBackwardCall& call) {
+Status run_backward(cunormContext& context, const cunorm::RowNormBackwardCall& call, const cunorm::RowNormPlan& plan) {
   if (call.rows == 0) return Status::ok();
-  const cunorm::RowNormPlan plan = cunorm::plan_row_norm_backward(call, context.backend->device());
   void* workspace = nullptr;
   CUNORM_RETURN_IF_ERROR(acquire_workspace(context, plan.workspace_bytes, &workspace));
   return context.backend->row_norm_backward(call, plan, workspace);
@@ -58,10 +79,13 @@ extern "C" {
 cunormStatus_t cunormLayerNormWorkspaceSize(cunormHandle_t handle, int64_t rows, int64_t cols, cunormDataType_t dtype,
                                             cunormDataType_t param_dtype, size_t* bytes) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("bytes", bytes, false, alignof(size_t)));
-    *bytes =
+    RowBytes buffers;
+    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype, &buffers));
+    const std::size_t needed =
         rows == 0 ? 0 : cunorm::row_norm_workspace_bytes(rows, cols, dtype, param_dtype, context.backend->device());
+    CUNORM_RETURN_IF_ERROR(check_workspace(needed, rows, cols));
+    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("bytes", bytes, false, alignof(size_t)));
+    *bytes = needed;
     return Status::ok();
   });
 }
@@ -70,7 +94,12 @@ cunormStatus_t cunormLayerNormForward(cunormHandle_t handle, int64_t rows, int64
                                       cunormDataType_t param_dtype, const void* x, const void* gamma, const void* beta,
                                       float eps, void* y, float* mean, float* rstd) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype));
+    RowBytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype, &bytes));
+    const cunorm::RowNormForwardCall call{
+        RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, x, gamma, beta, eps, y, mean, rstd};
+    cunorm::RowNormPlan plan;
+    CUNORM_RETURN_IF_ERROR(plan_forward(context, call, &plan));
     const bool empty = rows == 0;  // an empty batch needs no activation buffers
     const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
@@ -80,7 +109,6 @@ cunormStatus_t cunormLayerNormForward(cunormHandle_t handle, int64_t rows, int64
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("mean", mean, true, sizeof(float)));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("rstd", rstd, true, sizeof(float)));
-    const RowBytes bytes(rows, cols, dtype, param_dtype);
     cunorm::BufferOverlapCheck buffers;
     buffers.add_input("x", x, bytes.tensor);
     buffers.add_input("gamma", gamma, bytes.params);
@@ -88,8 +116,7 @@ cunormStatus_t cunormLayerNormForward(cunormHandle_t handle, int64_t rows, int64
     CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("mean", mean, bytes.stats));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("rstd", rstd, bytes.stats));
-    return run_forward(context,
-                       {RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, x, gamma, beta, eps, y, mean, rstd});
+    return run_forward(context, call, plan);
   });
 }
 
@@ -97,7 +124,12 @@ cunormStatus_t cunormLayerNormBackward(cunormHandle_t handle, int64_t rows, int6
                                        cunormDataType_t param_dtype, const void* dy, const void* x, const float* mean,
                                        const float* rstd, const void* gamma, void* dx, void* dgamma, void* dbeta) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype));
+    RowBytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype, &bytes));
+    const cunorm::RowNormBackwardCall call{
+        RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, dy, x, mean, rstd, gamma, dx, dgamma, dbeta};
+    cunorm::RowNormPlan plan;
+    CUNORM_RETURN_IF_ERROR(plan_backward(context, call, &plan));
     const bool empty = rows == 0;
     const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dy", dy, empty, elem));
@@ -108,7 +140,6 @@ cunormStatus_t cunormLayerNormBackward(cunormHandle_t handle, int64_t rows, int6
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dx", dx, empty, elem));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dgamma", dgamma, true, param_elem));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dbeta", dbeta, true, param_elem));
-    const RowBytes bytes(rows, cols, dtype, param_dtype);
     cunorm::BufferOverlapCheck buffers;
     buffers.add_input("dy", dy, bytes.tensor);
     buffers.add_input("x", x, bytes.tensor);
@@ -118,8 +149,7 @@ cunormStatus_t cunormLayerNormBackward(cunormHandle_t handle, int64_t rows, int6
     CUNORM_RETURN_IF_ERROR(buffers.add_output("dx", dx, bytes.tensor, "dy"));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("dgamma", dgamma, bytes.params));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("dbeta", dbeta, bytes.params));
-    return run_backward(context, {RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, dy, x, mean, rstd, gamma, dx,
-                                  dgamma, dbeta});
+    return run_backward(context, call, plan);
   });
 }
 
@@ -127,7 +157,12 @@ cunormStatus_t cunormRMSNormForward(cunormHandle_t handle, int64_t rows, int64_t
                                     cunormDataType_t param_dtype, const void* x, const void* gamma, float eps, void* y,
                                     float* rrms) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype));
+    RowBytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype, &bytes));
+    const cunorm::RowNormForwardCall call{
+        RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, x, gamma, nullptr, eps, y, nullptr, rrms};
+    cunorm::RowNormPlan plan;
+    CUNORM_RETURN_IF_ERROR(plan_forward(context, call, &plan));
     const bool empty = rows == 0;
     const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
@@ -135,14 +170,12 @@ cunormStatus_t cunormRMSNormForward(cunormHandle_t handle, int64_t rows, int64_t
     CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("rrms", rrms, true, sizeof(float)));
-    const RowBytes bytes(rows, cols, dtype, param_dtype);
     cunorm::BufferOverlapCheck buffers;
     buffers.add_input("x", x, bytes.tensor);
     buffers.add_input("gamma", gamma, bytes.params);
     CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("rrms", rrms, bytes.stats));
-    return run_forward(
-        context, {RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, x, gamma, nullptr, eps, y, nullptr, rrms});
+    return run_forward(context, call, plan);
   });
 }
 
@@ -150,7 +183,12 @@ cunormStatus_t cunormRMSNormBackward(cunormHandle_t handle, int64_t rows, int64_
                                      cunormDataType_t param_dtype, const void* dy, const void* x, const float* rrms,
                                      const void* gamma, void* dx, void* dgamma) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype));
+    RowBytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype, &bytes));
+    const cunorm::RowNormBackwardCall call{
+        RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, dy, x, nullptr, rrms, gamma, dx, dgamma, nullptr};
+    cunorm::RowNormPlan plan;
+    CUNORM_RETURN_IF_ERROR(plan_backward(context, call, &plan));
     const bool empty = rows == 0;
     const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dy", dy, empty, elem));
@@ -159,7 +197,6 @@ cunormStatus_t cunormRMSNormBackward(cunormHandle_t handle, int64_t rows, int64_
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dx", dx, empty, elem));
     CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dgamma", dgamma, true, param_elem));
-    const RowBytes bytes(rows, cols, dtype, param_dtype);
     cunorm::BufferOverlapCheck buffers;
     buffers.add_input("dy", dy, bytes.tensor);
     buffers.add_input("x", x, bytes.tensor);
@@ -167,8 +204,7 @@ cunormStatus_t cunormRMSNormBackward(cunormHandle_t handle, int64_t rows, int64_
     buffers.add_input("gamma", gamma, bytes.params);
     CUNORM_RETURN_IF_ERROR(buffers.add_output("dx", dx, bytes.tensor, "dy"));
     CUNORM_RETURN_IF_ERROR(buffers.add_output("dgamma", dgamma, bytes.params));
-    return run_backward(context, {RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, dy, x, nullptr, rrms, gamma,
-                                  dx, dgamma, nullptr});
+    return run_backward(context, call, plan);
   });
 }
 

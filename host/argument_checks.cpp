@@ -2,8 +2,8 @@
 #include "argument_checks.hpp"
 
 #include <cmath>
-#include <limits>
 
+#include "byte_count.hpp"
 #include "dtype.hpp"
 
 namespace cunorm {
@@ -55,37 +55,65 @@ Status check_pointer(const char* name, const void* pointer, bool nullable, std::
   return Status::ok();
 }
 
-Status check_extent(const char* what, const std::vector<int64_t>& sizes, std::size_t element_bytes) {
-  const int64_t limit = std::numeric_limits<int64_t>::max() / static_cast<int64_t>(element_bytes);
-  int64_t product = 1;
-  for (int64_t size : sizes) {
-    if (size != 0 && product > limit / size) {
-      return Status::invalid(std::string(what) + " is too large: its bytes do not fit in 63 bits");
-    }
-    product *= size;
+namespace {
+
+// "rows = 0, cols = 9223372036854775807"
+std::string size_values(std::initializer_list<NamedSize> sizes) {
+  std::string text;
+  for (const NamedSize& size : sizes) {
+    if (!text.empty()) text += ", ";
+    text += std::string(size.name) + " = " + std::to_string(size.value);
   }
+  return text;
+}
+
+// Whether [a, a + a_bytes) and [b, b + b_bytes) share a byte, without computing either end (which
+// may lie past the top of the address space for claimed sizes).
+bool overlap(std::uintptr_t a, std::size_t a_bytes, std::uintptr_t b, std::size_t b_bytes) {
+  return a >= b ? a - b < b_bytes : b - a < a_bytes;
+}
+
+}  // namespace
+
+Status check_extent(const char* whose, std::initializer_list<NamedSize> sizes, std::size_t element_bytes,
+                    std::size_t* bytes) {
+  std::size_t product = element_bytes;
+  std::string names;
+  for (const NamedSize& size : sizes) {
+    product = saturating_mul(product, static_cast<std::size_t>(size.value));  // validated >= 0
+    names += std::string(names.empty() ? "" : " * ") + size.name;
+  }
+  if (!fits_in_63_bits(product)) {
+    return Status::invalid(names + " is too large: " + whose + " bytes (" + names + " * " +
+                           std::to_string(element_bytes) + ") do not fit in 63 bits, got " + size_values(sizes));
+  }
+  *bytes = product;
   return Status::ok();
+}
+
+Status check_workspace_extent(std::size_t bytes, const char* grows_with, std::initializer_list<NamedSize> sizes) {
+  if (fits_in_63_bits(bytes)) return Status::ok();
+  return Status::invalid(std::string(grows_with) + " is too large: the workspace's bytes do not fit in 63 bits, got " +
+                         size_values(sizes));
 }
 
 void BufferOverlapCheck::add_input(const char* name, const void* pointer, std::size_t bytes) {
   if (pointer == nullptr || bytes == 0) return;
-  const char* begin = static_cast<const char*>(pointer);
-  buffers_.push_back(Buffer{name, begin, begin + bytes});
+  buffers_.push_back(Buffer{name, reinterpret_cast<std::uintptr_t>(pointer), bytes});
 }
 
 Status BufferOverlapCheck::add_output(const char* name, void* pointer, std::size_t bytes, const char* may_alias) {
   if (pointer == nullptr || bytes == 0) return Status::ok();
-  const char* begin = static_cast<const char*>(pointer);
-  const char* end = begin + bytes;
+  const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(pointer);
   for (const Buffer& other : buffers_) {
-    if (begin >= other.end || other.begin >= end) continue;
-    const bool exact = other.begin == begin && other.end == end;
+    if (!overlap(begin, bytes, other.begin, other.bytes)) continue;
+    const bool exact = other.begin == begin && other.bytes == bytes;
     if (may_alias != nullptr && exact && std::string(other.name) == may_alias) continue;
     std::string message = std::string(name) + " overlaps " + other.name;
     if (may_alias != nullptr) message += std::string(" (only ") + name + " == " + may_alias + " is allowed)";
     return Status::invalid(message);
   }
-  buffers_.push_back(Buffer{name, begin, end});
+  buffers_.push_back(Buffer{name, begin, bytes});
   return Status::ok();
 }
 

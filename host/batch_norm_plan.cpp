@@ -11,6 +11,7 @@
 
 #include "../kernels/batch_norm_finalize.cuh"
 #include "batch_norm.hpp"
+#include "byte_count.hpp"
 #include "dtype.hpp"
 
 namespace cunorm {
@@ -20,7 +21,6 @@ constexpr int64_t kElementsPerBlock = 65536;
 constexpr int kThreads = kernels::kBatchNormThreads;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-std::size_t round_up(std::size_t v, std::size_t m) { return (v + m - 1) / m * m; }
 int64_t next_power_of_two(int64_t v) {
   int64_t p = 1;
   while (p < v) p *= 2;
@@ -28,9 +28,10 @@ int64_t next_power_of_two(int64_t v) {
 }
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
+// Saturating (byte_count.hpp): the entry points reject a total past 63 bits before using an offset.
 std::size_t add_region(std::size_t& total, std::size_t bytes) {
   const std::size_t offset = total;
-  total = round_up(total + bytes, 256);
+  total = saturating_round_up(saturating_add(total, bytes), 256);
   return offset;
 }
 
@@ -118,11 +119,12 @@ BatchNormPlan plan_batch_norm(const BatchNormCall& call, const DeviceInfo& devic
   const std::size_t state_bytes = std::max(sizeof(kernels::WelfordState), sizeof(kernels::Sums<2>));
   if (call.kind != BatchNormKind::kInference) {
     plan.partials_offset =
-        add_region(plan.workspace_bytes, static_cast<std::size_t>(plan.chunks) * channels * state_bytes);
+        add_region(plan.workspace_bytes,
+                   saturating_mul(saturating_mul(static_cast<std::size_t>(plan.chunks), channels), state_bytes));
   }
-  plan.coefficients_offset = add_region(plan.workspace_bytes, 4 * channels * sizeof(float));
+  plan.coefficients_offset = add_region(plan.workspace_bytes, saturating_mul(channels, 4 * sizeof(float)));
   if (call.kind == BatchNormKind::kCalibrationBatch) {
-    plan.batch_offset = add_region(plan.workspace_bytes, 2 * channels * sizeof(float));
+    plan.batch_offset = add_region(plan.workspace_bytes, saturating_mul(channels, 2 * sizeof(float)));
   }
   plan.name = std::string(batch_norm_kind_name(call.kind)) + "." +
               (plan.channels_last ? "channels_last" : "channels_first") + "<" + dtype_name(call.dtype) + "," +

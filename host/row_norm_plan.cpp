@@ -16,6 +16,7 @@
 
 #include "../kernels/norm_ops.cuh"
 #include "../kernels/reduce.cuh"
+#include "byte_count.hpp"
 #include "dtype.hpp"
 #include "row_norm.hpp"
 
@@ -157,9 +158,10 @@ int vector_width(cunormDataType_t dtype, int64_t cols, std::initializer_list<con
   return full;
 }
 
+// Saturating (byte_count.hpp): the entry points reject a total past 63 bits before using an offset.
 std::size_t add_region(std::size_t& total, std::size_t bytes) {
   const std::size_t offset = total;
-  total = round_up(total + bytes, 256);
+  total = saturating_round_up(saturating_add(total, bytes), 256);
   return offset;
 }
 
@@ -245,15 +247,18 @@ RowNormPlan plan_row_norm_backward(const RowNormBackwardCall& call, const Device
       plan.variant = RowNormVariant::kUncached;
       plan.shape.block = dim3(kMaxThreads);
       plan.tail = packs % kMaxThreads != 0;
-      const int64_t affordable = std::max<int64_t>(
-          1, static_cast<int64_t>(kUncachedPartialBudget / (static_cast<std::size_t>(call.cols) * 2 * sizeof(float))));
+      // A row of partial dgamma and dbeta per block; rows of 2^61 floats and more saturate (one block).
+      const std::size_t partial_row_bytes = saturating_mul(static_cast<std::size_t>(call.cols), 2 * sizeof(float));
+      const int64_t affordable = std::max<int64_t>(1, static_cast<int64_t>(kUncachedPartialBudget / partial_row_bytes));
       plan.shape.grid =
           dim3(resident_grid(std::min(call.rows, affordable), kMaxThreads, block_reduce_bytes(state), device));
       plan.partial_rows = plan.shape.grid.x;
     }
   }
   if (call.dgamma != nullptr || call.dbeta != nullptr) {
-    const std::size_t partial_bytes = static_cast<std::size_t>(plan.partial_rows * call.cols) * sizeof(float);
+    const std::size_t partial_bytes =
+        saturating_mul(saturating_mul(static_cast<std::size_t>(plan.partial_rows), static_cast<std::size_t>(call.cols)),
+                       sizeof(float));
     plan.partial_dgamma_offset = add_region(plan.workspace_bytes, partial_bytes);
     if (centered) plan.partial_dbeta_offset = add_region(plan.workspace_bytes, partial_bytes);
   }

@@ -1,7 +1,8 @@
 // Seeded fuzz of every compute, query and calibration entry point with invalid arguments: each
 // case draws a random valid call (dtype pair, layout, small sizes, optional pointers present or
 // not), then breaks exactly one thing: the handle (NULL, destroyed), a size (negative, zero,
-// overflowing 63 bits, or huge and a later pointer NULL, checked without allocating), an enum
+// overflowing 63 bits of bytes in the tensor or, in an empty batch, in the parameters or channel
+// statistics, or huge and a later pointer NULL, checked without allocating), an enum
 // (unknown values, a param_dtype that is neither float32 nor dtype), a pointer (NULL, misaligned),
 // eps or momentum, the running-statistics pair, M == 1 in training, an output overlapping another
 // buffer (other than y == x and dx == dy), a user workspace too small, or the calibration. Every

@@ -124,6 +124,13 @@ TEST(Handle, CudaWithoutAGpuIsNoDevice) {
 TEST(Handle, InvalidArgumentsAndDeadHandles) {
   EXPECT_EQ(cunormCreate(nullptr, CUNORM_BACKEND_SIMT), CUNORM_STATUS_INVALID_VALUE);
   EXPECT_STREQ(cunormGetLastErrorMessage(nullptr), "handle must not be NULL");
+  // A misaligned output is rejected and left as it was, as every output argument is (it was a
+  // misaligned store; found by the libFuzzer harness, tests/fuzz/).
+  alignas(cunormHandle_t) unsigned char storage[2 * sizeof(cunormHandle_t)] = {};
+  EXPECT_EQ(cunormCreate(reinterpret_cast<cunormHandle_t*>(storage + 1), CUNORM_BACKEND_SIMT),
+            CUNORM_STATUS_INVALID_VALUE);
+  EXPECT_STREQ(cunormGetLastErrorMessage(nullptr), "handle must be aligned to its 8-byte elements");
+  for (unsigned char byte : storage) EXPECT_EQ(byte, 0);
   cunormHandle_t handle = nullptr;
   EXPECT_EQ(cunormCreate(&handle, static_cast<cunormBackend_t>(7)), CUNORM_STATUS_INVALID_VALUE);
   EXPECT_NE(std::string(cunormGetLastErrorMessage(nullptr)).find("got 7"), std::string::npos);

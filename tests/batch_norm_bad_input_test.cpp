@@ -252,15 +252,18 @@ TEST_P(BatchNormBadInput, CalibrationArguments) {
   ASSERT_EQ(cunormBatchNormCalibrationCreate(handle_, 2, &calib), CUNORM_STATUS_SUCCESS);
 }
 
-// A channel count whose float64 accumulators cannot exist is ALLOC_FAILED naming c, and leaves
-// *calib as it was (it was INTERNAL_ERROR from an uncaught std::length_error).
+// A channel count whose float64 accumulators' bytes do not fit in 63 bits is INVALID_VALUE naming
+// c, as every size is (tests/size_overflow_test.cpp has the boundary), and leaves *calib as it was
+// (it was INTERNAL_ERROR from an uncaught std::length_error, then ALLOC_FAILED). One whose
+// accumulators fit but cannot be allocated is ALLOC_FAILED (tests/host_memory_test.cpp).
 TEST_P(BatchNormBadInput, CalibrationTooManyChannels) {
   CUNORM_OPEN_BACKEND_OR_SKIP(GetParam());
   for (const int64_t c : {int64_t{1} << 61, std::numeric_limits<int64_t>::max()}) {
     cunormBatchNormCalibration_t calib = nullptr;
-    EXPECT_EQ(cunormBatchNormCalibrationCreate(handle_, c, &calib), CUNORM_STATUS_ALLOC_FAILED);
-    EXPECT_EQ(std::string(cunormGetLastErrorMessage(handle_)).rfind("c = " + std::to_string(c), 0), 0u)
+    EXPECT_EQ(cunormBatchNormCalibrationCreate(handle_, c, &calib), CUNORM_STATUS_INVALID_VALUE);
+    EXPECT_EQ(std::string(cunormGetLastErrorMessage(handle_)).rfind("c is too large", 0), 0u)
         << cunormGetLastErrorMessage(handle_);
+    EXPECT_NE(std::string(cunormGetLastErrorMessage(handle_)).find("got c = " + std::to_string(c)), std::string::npos);
     EXPECT_EQ(calib, nullptr);
   }
 }

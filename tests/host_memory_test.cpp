@@ -5,7 +5,8 @@
 // return CUNORM_STATUS_ALLOC_FAILED saying "out of host memory" (never throw across the C API)
 // and write no output, or, when the allocation is the SIMT engine's during the launch,
 // EXECUTION_FAILED saying the same; the handle stays usable. Allocations of the engine's worker threads are
-// not counted: the failing allocation is always one of the calling thread's.
+// not counted: the failing allocation is always one of the calling thread's. Creating a calibration
+// fails the same way, or names c when its accumulators are what cannot be allocated.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -116,6 +117,42 @@ TEST(HostMemory, ForwardFailsCleanlyAtEveryAllocationAndTheHandleRecovers) {
   EXPECT_GT(k, 1) << "the forward allocated nothing on the host: the test tested nothing";
   EXPECT_EQ(cunormFree(handle, x), CUNORM_STATUS_SUCCESS);
   EXPECT_EQ(cunormFree(handle, y), CUNORM_STATUS_SUCCESS);
+  EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
+}
+
+// A calibration's float64 accumulators (c values each) are the one host allocation the library
+// names: ALLOC_FAILED naming c when they cannot be allocated, "out of host memory" for the others;
+// *calib stays as it was and the handle has no calibration more.
+TEST(HostMemory, CalibrationCreateFailsCleanlyAtEveryAllocation) {
+  cunormHandle_t handle = nullptr;
+  ASSERT_EQ(cunormCreate(&handle, CUNORM_BACKEND_SIMT), CUNORM_STATUS_SUCCESS);
+  int accumulator_failures = 0;
+  long k = 1;
+  for (; k < kMaxAllocations; ++k) {
+    cunormBatchNormCalibration_t calib = nullptr;
+    cunormStatus_t status;
+    bool fired;
+    {
+      FailingAllocation fault(k);
+      status = cunormBatchNormCalibrationCreate(handle, 4, &calib);
+      fired = fault.fired();
+    }
+    if (!fired) {
+      ASSERT_EQ(status, CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle);
+      EXPECT_EQ(cunormBatchNormCalibrationDestroy(handle, calib), CUNORM_STATUS_SUCCESS);
+      break;
+    }
+    SCOPED_TRACE("allocation " + std::to_string(k));
+    EXPECT_EQ(status, CUNORM_STATUS_ALLOC_FAILED);
+    EXPECT_EQ(calib, nullptr);
+    const std::string message = cunormGetLastErrorMessage(handle);
+    if (message == "c = 4 channels: cannot allocate the calibration's float64 accumulators") {
+      ++accumulator_failures;
+    } else {
+      EXPECT_EQ(message, "out of host memory");
+    }
+  }
+  EXPECT_EQ(accumulator_failures, 2) << "the mean and M2 accumulators are two allocations";
   EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
 }
 

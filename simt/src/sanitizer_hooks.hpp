@@ -16,7 +16,17 @@
 
 #include <cstddef>
 
+// GCC defines __SANITIZE_ADDRESS__ under -fsanitize=address; clang 14 (the fuzzer build,
+// tests/fuzz/) only answers __has_feature(address_sanitizer); both must get the annotations.
 #if defined(__SANITIZE_ADDRESS__)
+#define CUNORM_SIMT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CUNORM_SIMT_ASAN 1
+#endif
+#endif
+
+#if defined(CUNORM_SIMT_ASAN)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
@@ -28,7 +38,7 @@ extern "C" void __tsan_ignore_thread_end();
 
 namespace simt::detail {
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(CUNORM_SIMT_ASAN)
 // fake_stack_save == nullptr announces that the current fiber will never be resumed.
 inline void start_switch(void** fake_stack_save, const void* bottom, std::size_t size) {
   __sanitizer_start_switch_fiber(fake_stack_save, bottom, size);
@@ -65,7 +75,7 @@ inline void tsan_ignore_begin() {}
 inline void tsan_ignore_end() {}
 #endif
 
-#if defined(__SANITIZE_ADDRESS__) || defined(CUNORM_SIMT_TSAN)
+#if defined(CUNORM_SIMT_ASAN) || defined(CUNORM_SIMT_TSAN)
 inline constexpr bool kSanitizedBuild = true;
 #else
 inline constexpr bool kSanitizedBuild = false;

@@ -1,6 +1,8 @@
 // The C API's entry points behind one argument record (see api_calls.hpp).
 #include "api_calls.hpp"
 
+#include <initializer_list>
+
 #include "host_array.hpp"
 
 namespace cunorm_test {
@@ -104,10 +106,25 @@ cunormStatus_t call(Entry entry, const Args& a) {
   return CUNORM_STATUS_INTERNAL_ERROR;
 }
 
+namespace {
+
+// Elements of a tensor: 0 as soon as one size is, without multiplying the others (an empty batch
+// may come with any other size; the API fuzzer passes such).
+int64_t elements(std::initializer_list<int64_t> sizes) {
+  int64_t product = 1;
+  for (int64_t size : sizes) {
+    if (size == 0) return 0;
+  }
+  for (int64_t size : sizes) product *= size;
+  return product;
+}
+
+}  // namespace
+
 std::vector<PointerArg> pointer_args(Entry entry, const Args& a, int64_t calib_c) {
   const auto dtype = static_cast<cunormDataType_t>(a.dtype), param = static_cast<cunormDataType_t>(a.param);
   const std::size_t e = element_size(dtype), p = element_size(param), f = sizeof(float);
-  const int64_t row_tensor = a.rows * a.cols, bn_tensor = a.n * a.c * a.s;
+  const int64_t row_tensor = elements({a.rows, a.cols}), bn_tensor = elements({a.n, a.c, a.s});
   const auto in = [](const char* name, void* Args::*m, std::size_t bytes, int64_t count, Nullable nullable) {
     return PointerArg{name, m, bytes, count, false, nullable, nullptr};
   };
@@ -168,7 +185,7 @@ std::vector<PointerArg> pointer_args(Entry entry, const Args& a, int64_t calib_c
     }
     case Entry::kCalibrationCreate:
       return {out("calib", &Args::calib_out, sizeof(cunormBatchNormCalibration_t), 1, no)};
-    case Entry::kCalibrationAccumulate: return {in("x", &Args::x, e, a.n * calib_c * a.s, empty)};
+    case Entry::kCalibrationAccumulate: return {in("x", &Args::x, e, elements({a.n, calib_c, a.s}), empty)};
     case Entry::kCalibrationFinalize:
       return {out("running_mean", &Args::running_mean, f, calib_c, no),
               out("running_var", &Args::running_var, f, calib_c, no)};

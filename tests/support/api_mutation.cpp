@@ -8,6 +8,8 @@
 #include <limits>
 #include <utility>
 
+#include "host_array.hpp"
+
 namespace cunorm_test {
 namespace {
 
@@ -88,25 +90,38 @@ bool mutate(Mutation m, Entry entry, Args* a, int64_t calib_c, const MutationTar
       *what = std::string(s.name) + " = " + std::to_string(value);
       return true;
     }
-    case Mutation::kOverflowSize:
-      if (is_row_norm(entry)) {
+    case Mutation::kOverflowSize: {
+      // The tensor's bytes, or, in an empty batch (whose tensor has none), the parameters' or the
+      // per-channel statistics' bytes overflow 63 bits.
+      const bool empty = (is_row_norm(entry) || is_batch_norm(entry)) && coin(rng);
+      const int64_t max = std::numeric_limits<int64_t>::max();
+      if (is_row_norm(entry) && empty) {
+        a->rows = 0;
+        a->cols =
+            uniform(rng, max / static_cast<int64_t>(element_size(static_cast<cunormDataType_t>(a->param))) + 1, max);
+        ex->fragments = {"cols is too large", "got cols = " + std::to_string(a->cols)};
+      } else if (is_row_norm(entry)) {
         a->rows = (int64_t{1} << 40) + uniform(rng, 0, 1000);
         a->cols = int64_t{1} << 40;
         ex->fragments = {"rows * cols is too large"};
+      } else if (is_batch_norm(entry) && empty) {
+        (coin(rng) ? a->n : a->s) = 0;
+        a->c = uniform(rng, max / 4 + 1, max);  // float statistics per channel
+        ex->fragments = {"c is too large", "got c = " + std::to_string(a->c)};
       } else if (is_batch_norm(entry) || entry == Entry::kCalibrationAccumulate) {
         a->n = int64_t{1} << 22;
         a->c = (int64_t{1} << 21) + uniform(rng, 0, 1000);
         a->s = int64_t{1} << 42;
         ex->fragments = {"n * c * s is too large"};
-      } else if (entry == Entry::kCalibrationCreate) {  // accumulators that cannot exist
-        a->c = (int64_t{1} << 61) + uniform(rng, 0, 1000);
-        ex->status = CUNORM_STATUS_ALLOC_FAILED;
-        ex->fragments = {"c = " + std::to_string(a->c)};
+      } else if (entry == Entry::kCalibrationCreate) {  // float64 accumulators past 63 bits of bytes
+        a->c = uniform(rng, max / 8 + 1, max);
+        ex->fragments = {"c is too large", "got c = " + std::to_string(a->c)};
       } else {
         return false;
       }
-      *what = "sizes overflowing 63 bits of bytes";
+      *what = "sizes overflowing 63 bits of bytes" + std::string(empty ? " in an empty batch" : "");
       return true;
+    }
     case Mutation::kHugeSizeNullPointer: {
       // Sizes whose bytes fit but that were never allocated: the NULL pointer must be found
       // before anything is touched.
