@@ -11,15 +11,7 @@ seconds=${1:-120}
 build_dir=${2:-build-fuzz}
 cd "$(dirname "$0")/.."
 # clang 14 is Debian 12's; its libFuzzer and sanitizer runtimes are in libclang-rt-14-dev.
-packages=(clang-14 libclang-rt-14-dev cmake make libboost-context-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/install_packages.sh clang-14 libclang-rt-14-dev cmake make libboost-context-dev
 
 # Only the library, the engine and the harness: no tests, no benchmark, no CUDA backend. -O1 with
 # line tables: the kernel instantiations under ASan and UBSan compile much faster than at -O2 -g,

@@ -2,15 +2,7 @@
 # Installs the Debian packages cunorm builds and tests with (run as root, apt reachable). The
 # CUDA toolkit itself is expected at /usr/local/cuda, as on the machines this project targets.
 set -euo pipefail
-packages=(cmake g++ make libboost-context-dev libgtest-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-fi
+"$(dirname "$0")/install_packages.sh" cmake g++ make libboost-context-dev libgtest-dev
 # cuobjdump, which the static kernel report (tools/static_report.py) reads the CUDA objects with,
 # is not part of the toolkit on these machines: PyPI ships it (with nvdisasm, which it runs).
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "nvidia-cuda-cuobjdump>=13,<14" "nvidia-cuda-nvdisasm>=13,<14"
