@@ -187,6 +187,7 @@ class Worker {
  private:
   friend void fiber_main(ctx::transfer_t transfer);
 
+  // Scheduling (worker.cpp).
   void run_resident(std::uint64_t first, std::uint64_t count);
   bool prepare_blocks(std::uint64_t first, std::uint64_t count);
   void release_blocks();
@@ -195,12 +196,19 @@ class Worker {
   [[noreturn]] void leave_forever();
   void on_thread_exit();
   void report_deadlock();
+  void record_fault(const FaultText& what, const Fiber* fiber, SourceLocation loc);
+  // Shared memory (shared_memory.cpp): an arena per resident block, its canary redzones.
+  bool reserve_shared_arenas(std::uint64_t count);
+  void release_shared_arenas();
+  void prepare_shared(Block& block, std::uint64_t b);
   void add_redzone(Block& block, std::size_t offset);
   bool check_redzones(std::uint64_t count);
-  void record_fault(const FaultText& what, const Fiber* fiber, SourceLocation loc);
+  // Global memory (global_access.cpp, publication.cpp).
+  void publish_traffic();
   void note_global_store(const void* address, std::size_t bytes);
   void check_global_load(const void* address, std::size_t bytes, SourceLocation loc);
   void publish_all_writes();
+  // ThreadSanitizer's happens-before edges (sanitizer_hooks.cpp).
   void tsan_barrier_edges(Fiber* const* participants, std::size_t count);
   void tsan_collect_blocks();
 
@@ -221,7 +229,6 @@ class Worker {
   std::uint64_t bytes_written_ = 0;
   std::vector<BufferTraffic> traffic_;  // per watched buffer
   std::uint64_t rng_state_ = 0;
-  void publish_traffic();
   // The grid barrier of a cooperative launch.
   unsigned grid_arrived_ = 0;
   unsigned grid_threads_ = 0;
@@ -230,6 +237,11 @@ class Worker {
 };
 
 extern thread_local Worker* tls_worker;
+
+// The calling host thread's scoped settings (scopes.cpp, traffic_watch.cpp), nullptr when none.
+LaunchRecorder* active_recorder();
+ScopedBlockWindow* active_block_window();
+TrafficWatch* active_traffic_watch();
 
 // Installs the SIGSEGV handler (once per process) and an alternate signal stack for this thread.
 void prepare_thread_for_fibers();
@@ -240,6 +252,9 @@ int shuffle_results(Collective kind, unsigned mask, int width, const int operand
                     std::uint64_t results[32]);
 
 const char* collective_name(Collective kind);
+const char* barrier_name(BlockBarrier kind);
+// Appends "thread (x,y,z) of block (x,y,z)" for `fiber`.
+void describe(FaultText& text, const Fiber* fiber);
 bool same_location(SourceLocation a, SourceLocation b);
 
 }  // namespace simt::detail

@@ -1,5 +1,6 @@
 // Launching on the SIMT engine: CUDA's launch rules checked up front (a launch a GPU would refuse
-// is refused here), blocks spread over worker threads in the chosen order, results and records.
+// is refused here), blocks spread over the pool's worker threads (worker_pool.hpp) in the chosen
+// order, results and records; also the kernels' dynamic shared memory opt-ins.
 #include "simt/launch.hpp"
 
 #include <algorithm>
@@ -12,27 +13,16 @@
 #include "engine.hpp"
 #include "sanitizer_hooks.hpp"
 #include "simt/fault_injection.hpp"
+#include "worker_pool.hpp"
 #include "write_shadow.hpp"
 
 namespace simt {
 namespace {
 
-thread_local const Options* tls_options = nullptr;
-thread_local LaunchRecorder* tls_recorder = nullptr;
-thread_local TrafficWatch* tls_watch = nullptr;
-thread_local ScopedBlockWindow* tls_window = nullptr;
-
 std::mutex attribute_mutex;
 std::map<const void*, std::size_t>& dynamic_shared_opt_ins() {
   static auto* opt_ins = new std::map<const void*, std::size_t>();  // lives until exit
   return *opt_ins;
-}
-
-bool parse_unsigned(const char* text, std::uint64_t* value) {
-  if (text == nullptr || *text == '\0') return false;
-  char* end = nullptr;
-  *value = std::strtoull(text, &end, 10);
-  return *end == '\0' && text[0] != '-';
 }
 
 std::string dim_text(dim3 d) {
@@ -110,133 +100,6 @@ std::size_t max_cooperative_threads() {
   }();
   return capacity;
 }
-
-const char* order_name(Order order) {
-  switch (order) {
-    case Order::kForward: return "forward";
-    case Order::kReverse: return "reverse";
-    case Order::kRandom: return "random";
-  }
-  return "unknown";
-}
-
-Options environment_options(std::string* error) {
-  Options options;
-  std::string problems;
-  if (const char* order = std::getenv("CUNORM_SIMT_ORDER")) {
-    const std::string value = order;
-    if (value == "forward")
-      options.order = Order::kForward;
-    else if (value == "reverse")
-      options.order = Order::kReverse;
-    else if (value == "random")
-      options.order = Order::kRandom;
-    else
-      problems += "CUNORM_SIMT_ORDER must be forward, reverse or random, got \"" + value + "\"; ";
-  }
-  std::uint64_t number = 0;
-  if (const char* seed = std::getenv("CUNORM_SIMT_SEED")) {
-    if (parse_unsigned(seed, &number))
-      options.seed = number;
-    else
-      problems += std::string("CUNORM_SIMT_SEED must be a non-negative integer, got \"") + seed + "\"; ";
-  }
-  if (const char* workers = std::getenv("CUNORM_SIMT_WORKERS")) {
-    if (parse_unsigned(workers, &number) && number >= 1 && number <= 256)
-      options.workers = static_cast<int>(number);
-    else
-      problems += std::string("CUNORM_SIMT_WORKERS must be an integer from 1 to 256, got \"") + workers + "\"; ";
-  }
-  if (const char* stack = std::getenv("CUNORM_SIMT_STACK_KB")) {
-    if (parse_unsigned(stack, &number) && number >= 16 && number <= 65536)
-      options.stack_bytes = number * 1024;
-    else
-      problems += std::string("CUNORM_SIMT_STACK_KB must be an integer from 16 to 65536, got \"") + stack + "\"; ";
-  }
-  if (error != nullptr) *error = problems.empty() ? "" : problems.substr(0, problems.size() - 2);
-  return options;
-}
-
-Options current_options() { return tls_options != nullptr ? *tls_options : environment_options(nullptr); }
-
-ScopedOptions::ScopedOptions(const Options& options) : options_(options), previous_(tls_options) {
-  tls_options = &options_;
-}
-ScopedOptions::~ScopedOptions() { tls_options = previous_; }
-
-LaunchRecorder::LaunchRecorder() : previous_(tls_recorder) { tls_recorder = this; }
-
-LaunchRecorder::~LaunchRecorder() { tls_recorder = previous_; }
-
-struct TrafficWatch::Sectors {
-  std::uintptr_t first = 0;                      // the sector number (address / 32) of byte 0
-  std::vector<std::atomic<std::uint64_t>> read;  // read before any write of the watch
-  std::vector<std::atomic<std::uint64_t>> written;
-};
-
-namespace {
-
-// Sets bit i of `bits` unless it is set (the load spares most accesses the atomic write).
-void set_bit(std::vector<std::atomic<std::uint64_t>>& bits, std::uintptr_t i) {
-  const std::uint64_t mask = std::uint64_t{1} << (i % 64);
-  if ((bits[i / 64].load(std::memory_order_relaxed) & mask) == 0)
-    bits[i / 64].fetch_or(mask, std::memory_order_relaxed);
-}
-bool bit(const std::vector<std::atomic<std::uint64_t>>& bits, std::uintptr_t i) {
-  return (bits[i / 64].load(std::memory_order_relaxed) >> (i % 64) & 1) != 0;
-}
-std::uint64_t sector_bytes(const std::vector<std::atomic<std::uint64_t>>& bits) {
-  std::uint64_t sectors = 0;
-  for (const std::atomic<std::uint64_t>& word : bits) {
-    sectors += static_cast<std::uint64_t>(__builtin_popcountll(word.load(std::memory_order_relaxed)));
-  }
-  return 32 * sectors;
-}
-
-}  // namespace
-
-TrafficWatch::TrafficWatch(std::vector<Buffer> buffers) : buffers_(std::move(buffers)), previous_(tls_watch) {
-  for (const Buffer& b : buffers_) {
-    auto sectors = std::make_unique<Sectors>();
-    const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(b.begin);
-    sectors->first = begin / 32;
-    const std::uintptr_t count = b.bytes == 0 ? 0 : (begin + b.bytes - 1) / 32 - sectors->first + 1;
-    sectors->read = std::vector<std::atomic<std::uint64_t>>((count + 63) / 64);
-    sectors->written = std::vector<std::atomic<std::uint64_t>>((count + 63) / 64);
-    sectors_.push_back(std::move(sectors));
-  }
-  tls_watch = this;
-}
-TrafficWatch::~TrafficWatch() { tls_watch = previous_; }
-
-void TrafficWatch::touch(std::size_t index, const void* address, std::size_t bytes, bool write) {
-  Sectors& s = *sectors_[index];
-  const std::uintptr_t at = reinterpret_cast<std::uintptr_t>(address);
-  // Only the part within the buffer (an access may run past its end into another).
-  const std::uintptr_t end = std::min<std::uintptr_t>(
-      at + bytes, reinterpret_cast<std::uintptr_t>(buffers_[index].begin) + buffers_[index].bytes);
-  for (std::uintptr_t sector = at / 32; at < end && sector <= (end - 1) / 32; ++sector) {
-    const std::uintptr_t i = sector - s.first;
-    if (write) {
-      set_bit(s.written, i);
-    } else if (!bit(s.written, i)) {
-      set_bit(s.read, i);
-    }
-  }
-}
-
-TrafficWatch::Footprint TrafficWatch::footprint(std::size_t index) const {
-  Footprint f;
-  f.read = sector_bytes(sectors_[index]->read);
-  f.written = sector_bytes(sectors_[index]->written);
-  return f;
-}
-
-ScopedBlockWindow::ScopedBlockWindow(Selector select) : select_(std::move(select)), previous_(tls_window) {
-  tls_window = this;
-}
-ScopedBlockWindow::~ScopedBlockWindow() { tls_window = previous_; }
-
 bool set_max_dynamic_shared_memory(const void* kernel_id, std::size_t bytes, const Target* target, std::string* error) {
   const Target& t = target != nullptr ? *target : *find_target("sm_90");
   if (bytes > t.shared_per_block_optin) {
@@ -283,9 +146,9 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   state.options = current_options();
   state.entry = entry;
   state.closure = closure;
-  if (tls_watch != nullptr) {
-    state.watch = tls_watch;
-    state.watched = tls_watch->buffers();
+  if (TrafficWatch* watch = active_traffic_watch()) {
+    state.watch = watch;
+    state.watched = watch->buffers();
     for (const TrafficWatch::Buffer& b : state.watched) {
       BufferTraffic t;
       t.name = b.name;
@@ -302,11 +165,12 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   LaunchResult result;
   std::string refusal = launch_refusal(config, *state.target, state.dynamic_shared_limit);
   state.total_blocks = 1ULL * config.grid.x * config.grid.y * config.grid.z;
-  if (refusal.empty() && tls_window != nullptr) {
+  const ScopedBlockWindow* window = active_block_window();
+  if (refusal.empty() && window != nullptr) {
     if (config.cooperative) {
       refusal = "a block window cannot apply to a cooperative launch (its grid barrier needs every block)";
     } else {
-      const BlockRange range = tls_window->range_for(config);
+      const BlockRange range = window->range_for(config);
       state.first_block = std::min(range.first, state.total_blocks);
       state.total_blocks = std::min(range.count, state.total_blocks - state.first_block);
     }
@@ -332,25 +196,17 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
       const int wanted = state.options.workers > 0 ? state.options.workers : std::min(hardware, most);
       const int workers =
           static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(wanted), state.total_blocks));
-      std::vector<std::thread> threads;
-      for (int w = 1; w < workers; ++w) {
-        threads.emplace_back([&state] {
-          Worker worker(state);
-          worker.run_queue();
-        });
-      }
-      {
+      run_on_workers(workers, [&state] {
         Worker worker(state);
         worker.run_queue();
-      }
-      for (std::thread& t : threads) t.join();
+      });
     }
     result.ok = !state.failed.load();
     result.message = state.error;
     result.bytes_read = state.bytes_read;
     result.bytes_written = state.bytes_written;
   }
-  if (tls_recorder != nullptr) {
+  if (LaunchRecorder* recorder = active_recorder()) {
     LaunchRecord record;
     record.name = config.name;
     record.grid = config.grid;
@@ -363,7 +219,7 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
     record.bytes_read = result.bytes_read;
     record.bytes_written = result.bytes_written;
     record.buffers = state.traffic;
-    tls_recorder->add(std::move(record));
+    recorder->add(std::move(record));
   }
   return result;
 }

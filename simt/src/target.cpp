@@ -3,6 +3,7 @@
 #include "simt/target.hpp"
 
 #include <cstdlib>
+#include <mutex>
 
 namespace simt {
 namespace {
@@ -25,16 +26,24 @@ Target make(const char* name, const char* models, int major, int minor, int sms,
 }  // namespace
 
 const std::vector<Target>& known_targets() {
-  static const std::vector<Target> targets = {
-      make("sm_75", "Tesla T4", 7, 5, 40, 1024, 16, 64 * 1024, 64 * 1024),
-      make("sm_80", "A100 SXM", 8, 0, 108, 2048, 32, 163 * 1024, 164 * 1024),
-      make("sm_86", "RTX A6000", 8, 6, 84, 1536, 16, 99 * 1024, 100 * 1024),
-      make("sm_89", "L40S", 8, 9, 142, 1536, 24, 99 * 1024, 100 * 1024),
-      make("sm_90", "H100 SXM", 9, 0, 132, 2048, 32, 227 * 1024, 228 * 1024),
-      make("sm_100", "B200", 10, 0, 148, 2048, 32, 227 * 1024, 228 * 1024),
-      make("sm_120", "RTX 5090", 12, 0, 170, 1536, 32, 99 * 1024, 100 * 1024),
-  };
-  return targets;
+  // Built under std::call_once rather than as a function-local static: ThreadSanitizer builds
+  // leave the engine uninstrumented, so TSan would miss the static's guard and take the first
+  // concurrent launches' reads of the table for races with its construction; call_once's
+  // pthread_once is an edge it sees.
+  static std::once_flag built;
+  static const std::vector<Target>* targets = nullptr;  // lives until exit
+  std::call_once(built, [] {
+    targets = new std::vector<Target>{
+        make("sm_75", "Tesla T4", 7, 5, 40, 1024, 16, 64 * 1024, 64 * 1024),
+        make("sm_80", "A100 SXM", 8, 0, 108, 2048, 32, 163 * 1024, 164 * 1024),
+        make("sm_86", "RTX A6000", 8, 6, 84, 1536, 16, 99 * 1024, 100 * 1024),
+        make("sm_89", "L40S", 8, 9, 142, 1536, 24, 99 * 1024, 100 * 1024),
+        make("sm_90", "H100 SXM", 9, 0, 132, 2048, 32, 227 * 1024, 228 * 1024),
+        make("sm_100", "B200", 10, 0, 148, 2048, 32, 227 * 1024, 228 * 1024),
+        make("sm_120", "RTX 5090", 12, 0, 170, 1536, 32, 99 * 1024, 100 * 1024),
+    };
+  });
+  return *targets;
 }
 
 const Target* find_target(const std::string& name) {
