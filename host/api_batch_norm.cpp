@@ -18,6 +18,7 @@
 
 using cunorm::BatchNormCall;
 using cunorm::BatchNormKind;
+using cunorm::Null;
 using cunorm::Status;
 
 namespace {
@@ -30,8 +31,9 @@ Status check_calibration(cunormContext& context, cunormBatchNormCalibration* cal
   return Status::ok();
 }
 
-// Byte sizes of the buffers of one call.
+// Byte sizes of the elements and buffers of one call.
 struct Bytes {
+  std::size_t elem = 0, param_elem = 0;
   std::size_t tensor = 0, params = 0, channel = 0;
 };
 
@@ -43,8 +45,9 @@ Status check_tensor(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, cuno
   CUNORM_RETURN_IF_ERROR(cunorm::check_positive("c", c));
   CUNORM_RETURN_IF_ERROR(cunorm::check_non_negative("s", s));
   CUNORM_RETURN_IF_ERROR(cunorm::check_dtype("dtype", dtype));
+  bytes->elem = cunorm::dtype_size(dtype);
   CUNORM_RETURN_IF_ERROR(
-      cunorm::check_extent("the tensor's", {{"n", n}, {"c", c}, {"s", s}}, cunorm::dtype_size(dtype), &bytes->tensor));
+      cunorm::check_extent("the tensor's", {{"n", n}, {"c", c}, {"s", s}}, bytes->elem, &bytes->tensor));
   return cunorm::check_extent("the per-channel statistics'", {{"c", c}}, sizeof(float), &bytes->channel);
 }
 
@@ -54,7 +57,8 @@ Status check_problem(cunormLayout_t layout, int64_t n, int64_t c, int64_t s, cun
                      cunormDataType_t param_dtype, Bytes* bytes) {
   CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, c, s, dtype, bytes));
   CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
-  bytes->params = static_cast<std::size_t>(c) * cunorm::dtype_size(param_dtype);
+  bytes->param_elem = cunorm::dtype_size(param_dtype);
+  bytes->params = static_cast<std::size_t>(c) * bytes->param_elem;
   return Status::ok();
 }
 
@@ -84,9 +88,13 @@ Status check_momentum(float momentum) {
                          (std::isnan(momentum) ? std::string("NaN") : std::to_string(momentum)));
 }
 
+Status check_running_var_mode(cunormRunningVarMode_t mode) {
+  if (mode == CUNORM_RUNNING_VAR_UNBIASED || mode == CUNORM_RUNNING_VAR_BIASED) return Status::ok();
+  return Status::invalid("running_var_mode must be CUNORM_RUNNING_VAR_UNBIASED or CUNORM_RUNNING_VAR_BIASED, got " +
+                         std::to_string(static_cast<int>(mode)));
+}
+
 Status check_running_pair(const float* running_mean, const float* running_var) {
-  CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_mean", running_mean, true, sizeof(float)));
-  CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_var", running_var, true, sizeof(float)));
   if ((running_mean == nullptr) != (running_var == nullptr)) {
     return Status::invalid("running_mean and running_var must be both NULL or both given");
   }
@@ -131,30 +139,20 @@ cunormStatus_t forward_training(cunormHandle_t handle, cunormLayout_t layout, in
     cunorm::BatchNormPlan plan;
     CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
     CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
-    const bool empty = n * s == 0;
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("beta", beta, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
-    CUNORM_RETURN_IF_ERROR(check_momentum(momentum));
-    if (check_mode && mode != CUNORM_RUNNING_VAR_UNBIASED && mode != CUNORM_RUNNING_VAR_BIASED) {
-      return Status::invalid("running_var_mode must be CUNORM_RUNNING_VAR_UNBIASED or CUNORM_RUNNING_VAR_BIASED, got " +
-                             std::to_string(static_cast<int>(mode)));
-    }
-    CUNORM_RETURN_IF_ERROR(check_running_pair(running_mean, running_var));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("saved_mean", saved_mean, true, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("saved_invstd", saved_invstd, true, sizeof(float)));
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("gamma", gamma, bytes.params);
-    buffers.add_input("beta", beta, bytes.params);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_mean", running_mean, bytes.channel));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_var", running_var, bytes.channel));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("saved_mean", saved_mean, bytes.channel));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("saved_invstd", saved_invstd, bytes.channel));
+    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(n * s == 0)
+                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .input("beta", beta, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .then([&] { return cunorm::check_eps(eps); })
+                               .then([&] { return check_momentum(momentum); })
+                               .then([&] { return check_mode ? check_running_var_mode(mode) : Status::ok(); })
+                               .output("running_mean", running_mean, sizeof(float), bytes.channel, Null::kAllowed)
+                               .output("running_var", running_var, sizeof(float), bytes.channel, Null::kAllowed)
+                               .then([&] { return check_running_pair(running_mean, running_var); })
+                               .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
+                               .output("saved_mean", saved_mean, sizeof(float), bytes.channel, Null::kAllowed)
+                               .output("saved_invstd", saved_invstd, sizeof(float), bytes.channel, Null::kAllowed)
+                               .result());
     return run(context, call, plan);
   });
 }
@@ -193,26 +191,17 @@ cunormStatus_t backward(cunormHandle_t handle, bool inference, cunormLayout_t la
     cunorm::BatchNormPlan plan;
     CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
     if (!inference) CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
-    const bool empty = n * s == 0;
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dy", dy, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer(mean_name, mean, false, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer(second_name, second, false, sizeof(float)));
-    if (inference) CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dx", dx, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dgamma", dgamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dbeta", dbeta, true, param_elem));
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("dy", dy, bytes.tensor);
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("gamma", gamma, bytes.params);
-    buffers.add_input(mean_name, mean, bytes.channel);
-    buffers.add_input(second_name, second, bytes.channel);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dx", dx, bytes.tensor, "dy"));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dgamma", dgamma, bytes.params));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dbeta", dbeta, bytes.params));
+    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(n * s == 0)
+                               .input("dy", dy, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .input(mean_name, mean, sizeof(float), bytes.channel, Null::kRejected)
+                               .input(second_name, second, sizeof(float), bytes.channel, Null::kRejected)
+                               .then([&] { return inference ? cunorm::check_eps(eps) : Status::ok(); })
+                               .output("dx", dx, bytes.elem, bytes.tensor, Null::kWhenEmpty, "dy")
+                               .output("dgamma", dgamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .output("dbeta", dbeta, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .result());
     return run(context, call, plan);
   });
 }
@@ -280,22 +269,15 @@ cunormStatus_t cunormBatchNormForwardInference(cunormHandle_t handle, cunormLayo
     call.out = y;
     cunorm::BatchNormPlan plan;
     CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
-    const bool empty = n * s == 0;
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("beta", beta, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_mean", running_mean, false, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_var", running_var, false, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("gamma", gamma, bytes.params);
-    buffers.add_input("beta", beta, bytes.params);
-    buffers.add_input("running_mean", running_mean, bytes.channel);
-    buffers.add_input("running_var", running_var, bytes.channel);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
+    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(n * s == 0)
+                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .input("beta", beta, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .input("running_mean", running_mean, sizeof(float), bytes.channel, Null::kRejected)
+                               .input("running_var", running_var, sizeof(float), bytes.channel, Null::kRejected)
+                               .then([&] { return cunorm::check_eps(eps); })
+                               .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
+                               .result());
     return run(context, call, plan);
   });
 }
@@ -358,7 +340,8 @@ cunormStatus_t cunormBatchNormCalibrationAccumulate(cunormHandle_t handle, cunor
     call.x = x;
     cunorm::BatchNormPlan plan;
     CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, n * s == 0, cunorm::dtype_size(dtype)));
+    CUNORM_RETURN_IF_ERROR(
+        cunorm::CallArguments(n * s == 0).input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty).result());
     if (n * s == 0) return Status::ok();
     void* workspace = nullptr;
     CUNORM_RETURN_IF_ERROR(context.workspace.acquire(*context.backend, plan.workspace_bytes, &workspace));
@@ -383,12 +366,12 @@ cunormStatus_t cunormBatchNormCalibrationFinalize(cunormHandle_t handle, cunormB
                                                   float* running_mean, float* running_var) {
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
     CUNORM_RETURN_IF_ERROR(check_calibration(context, calib));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_mean", running_mean, false, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("running_var", running_var, false, sizeof(float)));
     const std::size_t channels = static_cast<std::size_t>(calib->c);
-    cunorm::BufferOverlapCheck buffers;
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_mean", running_mean, channels * sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("running_var", running_var, channels * sizeof(float)));
+    CUNORM_RETURN_IF_ERROR(
+        cunorm::CallArguments(false)
+            .output("running_mean", running_mean, sizeof(float), channels * sizeof(float), Null::kRejected)
+            .output("running_var", running_var, sizeof(float), channels * sizeof(float), Null::kRejected)
+            .result());
     if (calib->count < 2) {
       return Status::invalid("calib has seen " + std::to_string(calib->count) +
                              " values per channel; the unbiased variance needs at least 2");

@@ -6,13 +6,15 @@
 #include "dtype.hpp"
 #include "row_norm.hpp"
 
+using cunorm::Null;
 using cunorm::RowNormKind;
 using cunorm::Status;
 
 namespace {
 
-// Byte sizes of the buffers of one call.
+// Byte sizes of the elements and buffers of one call.
 struct RowBytes {
+  std::size_t elem = 0, param_elem = 0;
   std::size_t tensor = 0, params = 0, stats = 0;
 };
 
@@ -25,10 +27,11 @@ Status check_row_problem(int64_t rows, int64_t cols, cunormDataType_t dtype, cun
   CUNORM_RETURN_IF_ERROR(cunorm::check_positive("cols", cols));
   CUNORM_RETURN_IF_ERROR(cunorm::check_dtype("dtype", dtype));
   CUNORM_RETURN_IF_ERROR(cunorm::check_param_dtype(param_dtype, dtype));
-  CUNORM_RETURN_IF_ERROR(cunorm::check_extent("the tensor's", {{"rows", rows}, {"cols", cols}},
-                                              cunorm::dtype_size(dtype), &bytes->tensor));
+  bytes->elem = cunorm::dtype_size(dtype);
+  bytes->param_elem = cunorm::dtype_size(param_dtype);
   CUNORM_RETURN_IF_ERROR(
-      cunorm::check_extent("the parameters'", {{"cols", cols}}, cunorm::dtype_size(param_dtype), &bytes->params));
+      cunorm::check_extent("the tensor's", {{"rows", rows}, {"cols", cols}}, bytes->elem, &bytes->tensor));
+  CUNORM_RETURN_IF_ERROR(cunorm::check_extent("the parameters'", {{"cols", cols}}, bytes->param_elem, &bytes->params));
   return cunorm::check_extent("the row statistics'", {{"rows", rows}}, sizeof(float), &bytes->stats);
 }
 
@@ -100,22 +103,15 @@ cunormStatus_t cunormLayerNormForward(cunormHandle_t handle, int64_t rows, int64
         RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, x, gamma, beta, eps, y, mean, rstd};
     cunorm::RowNormPlan plan;
     CUNORM_RETURN_IF_ERROR(plan_forward(context, call, &plan));
-    const bool empty = rows == 0;  // an empty batch needs no activation buffers
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("beta", beta, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("mean", mean, true, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("rstd", rstd, true, sizeof(float)));
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("gamma", gamma, bytes.params);
-    buffers.add_input("beta", beta, bytes.params);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("mean", mean, bytes.stats));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("rstd", rstd, bytes.stats));
+    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(rows == 0)
+                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .input("beta", beta, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .then([&] { return cunorm::check_eps(eps); })
+                               .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
+                               .output("mean", mean, sizeof(float), bytes.stats, Null::kAllowed)
+                               .output("rstd", rstd, sizeof(float), bytes.stats, Null::kAllowed)
+                               .result());
     return run_forward(context, call, plan);
   });
 }
@@ -130,25 +126,16 @@ cunormStatus_t cunormLayerNormBackward(cunormHandle_t handle, int64_t rows, int6
         RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, dy, x, mean, rstd, gamma, dx, dgamma, dbeta};
     cunorm::RowNormPlan plan;
     CUNORM_RETURN_IF_ERROR(plan_backward(context, call, &plan));
-    const bool empty = rows == 0;
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dy", dy, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("mean", mean, empty, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("rstd", rstd, empty, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dx", dx, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dgamma", dgamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dbeta", dbeta, true, param_elem));
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("dy", dy, bytes.tensor);
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("mean", mean, bytes.stats);
-    buffers.add_input("rstd", rstd, bytes.stats);
-    buffers.add_input("gamma", gamma, bytes.params);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dx", dx, bytes.tensor, "dy"));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dgamma", dgamma, bytes.params));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dbeta", dbeta, bytes.params));
+    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(rows == 0)
+                               .input("dy", dy, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("mean", mean, sizeof(float), bytes.stats, Null::kWhenEmpty)
+                               .input("rstd", rstd, sizeof(float), bytes.stats, Null::kWhenEmpty)
+                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .output("dx", dx, bytes.elem, bytes.tensor, Null::kWhenEmpty, "dy")
+                               .output("dgamma", dgamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .output("dbeta", dbeta, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .result());
     return run_backward(context, call, plan);
   });
 }
@@ -163,18 +150,13 @@ cunormStatus_t cunormRMSNormForward(cunormHandle_t handle, int64_t rows, int64_t
         RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, x, gamma, nullptr, eps, y, nullptr, rrms};
     cunorm::RowNormPlan plan;
     CUNORM_RETURN_IF_ERROR(plan_forward(context, call, &plan));
-    const bool empty = rows == 0;
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_eps(eps));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("y", y, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("rrms", rrms, true, sizeof(float)));
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("gamma", gamma, bytes.params);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("y", y, bytes.tensor, "x"));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("rrms", rrms, bytes.stats));
+    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(rows == 0)
+                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .then([&] { return cunorm::check_eps(eps); })
+                               .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
+                               .output("rrms", rrms, sizeof(float), bytes.stats, Null::kAllowed)
+                               .result());
     return run_forward(context, call, plan);
   });
 }
@@ -189,21 +171,14 @@ cunormStatus_t cunormRMSNormBackward(cunormHandle_t handle, int64_t rows, int64_
         RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, dy, x, nullptr, rrms, gamma, dx, dgamma, nullptr};
     cunorm::RowNormPlan plan;
     CUNORM_RETURN_IF_ERROR(plan_backward(context, call, &plan));
-    const bool empty = rows == 0;
-    const std::size_t elem = cunorm::dtype_size(dtype), param_elem = cunorm::dtype_size(param_dtype);
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dy", dy, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("x", x, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("rrms", rrms, empty, sizeof(float)));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("gamma", gamma, true, param_elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dx", dx, empty, elem));
-    CUNORM_RETURN_IF_ERROR(cunorm::check_pointer("dgamma", dgamma, true, param_elem));
-    cunorm::BufferOverlapCheck buffers;
-    buffers.add_input("dy", dy, bytes.tensor);
-    buffers.add_input("x", x, bytes.tensor);
-    buffers.add_input("rrms", rrms, bytes.stats);
-    buffers.add_input("gamma", gamma, bytes.params);
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dx", dx, bytes.tensor, "dy"));
-    CUNORM_RETURN_IF_ERROR(buffers.add_output("dgamma", dgamma, bytes.params));
+    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(rows == 0)
+                               .input("dy", dy, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+                               .input("rrms", rrms, sizeof(float), bytes.stats, Null::kWhenEmpty)
+                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .output("dx", dx, bytes.elem, bytes.tensor, Null::kWhenEmpty, "dy")
+                               .output("dgamma", dgamma, bytes.param_elem, bytes.params, Null::kAllowed)
+                               .result());
     return run_backward(context, call, plan);
   });
 }

@@ -97,23 +97,45 @@ Status check_workspace_extent(std::size_t bytes, const char* grows_with, std::in
                          size_values(sizes));
 }
 
-void BufferOverlapCheck::add_input(const char* name, const void* pointer, std::size_t bytes) {
-  if (pointer == nullptr || bytes == 0) return;
-  buffers_.push_back(Buffer{name, reinterpret_cast<std::uintptr_t>(pointer), bytes});
+void CallArguments::add(const char* name, const void* pointer, std::size_t element_bytes, std::size_t bytes, Null null,
+                        bool output, const char* may_alias) {
+  if (!status_.is_ok()) return;
+  const bool nullable = null == Null::kAllowed || (null == Null::kWhenEmpty && empty_batch_);
+  status_ = check_pointer(name, pointer, nullable, element_bytes);
+  if (pointer != nullptr && bytes != 0) {
+    buffers_.push_back(Buffer{name, reinterpret_cast<std::uintptr_t>(pointer), bytes, output, may_alias});
+  }
 }
 
-Status BufferOverlapCheck::add_output(const char* name, void* pointer, std::size_t bytes, const char* may_alias) {
-  if (pointer == nullptr || bytes == 0) return Status::ok();
-  const std::uintptr_t begin = reinterpret_cast<std::uintptr_t>(pointer);
-  for (const Buffer& other : buffers_) {
-    if (!overlap(begin, bytes, other.begin, other.bytes)) continue;
-    const bool exact = other.begin == begin && other.bytes == bytes;
-    if (may_alias != nullptr && exact && std::string(other.name) == may_alias) continue;
-    std::string message = std::string(name) + " overlaps " + other.name;
-    if (may_alias != nullptr) message += std::string(" (only ") + name + " == " + may_alias + " is allowed)";
-    return Status::invalid(message);
+CallArguments& CallArguments::input(const char* name, const void* pointer, std::size_t element_bytes,
+                                    std::size_t bytes, Null null) {
+  add(name, pointer, element_bytes, bytes, null, false, nullptr);
+  return *this;
+}
+
+CallArguments& CallArguments::output(const char* name, void* pointer, std::size_t element_bytes, std::size_t bytes,
+                                     Null null, const char* may_alias) {
+  add(name, pointer, element_bytes, bytes, null, true, may_alias);
+  return *this;
+}
+
+Status CallArguments::result() const {
+  if (!status_.is_ok()) return status_;
+  for (std::size_t i = 0; i < buffers_.size(); ++i) {
+    const Buffer& buffer = buffers_[i];
+    if (!buffer.output) continue;
+    for (std::size_t j = 0; j < i; ++j) {
+      const Buffer& other = buffers_[j];
+      if (!overlap(buffer.begin, buffer.bytes, other.begin, other.bytes)) continue;
+      const bool exact = other.begin == buffer.begin && other.bytes == buffer.bytes;
+      if (buffer.may_alias != nullptr && exact && std::string(other.name) == buffer.may_alias) continue;
+      std::string message = std::string(buffer.name) + " overlaps " + other.name;
+      if (buffer.may_alias != nullptr) {
+        message += std::string(" (only ") + buffer.name + " == " + buffer.may_alias + " is allowed)";
+      }
+      return Status::invalid(message);
+    }
   }
-  buffers_.push_back(Buffer{name, begin, bytes});
   return Status::ok();
 }
 

@@ -1,6 +1,7 @@
 // Argument validation shared by every entry point. Each check returns INVALID_VALUE with one
-// sentence naming the argument and its value; an entry point runs them left to right and
-// returns the first failure, before anything is launched or written.
+// sentence naming the argument and its value; an entry point runs them left to right (its buffers
+// stated once each in a CallArguments) and returns the first failure, before anything is launched
+// or written.
 #pragma once
 
 #include <cstddef>
@@ -37,21 +38,45 @@ Status check_extent(const char* whose, std::initializer_list<NamedSize> sizes, s
 // bits, naming `grows_with`, the size the workspace grows with, and the values of all the sizes.
 Status check_workspace_extent(std::size_t bytes, const char* grows_with, std::initializer_list<NamedSize> sizes);
 
-// The buffers of one call, registered left to right: outputs must not overlap any buffer seen
-// before them, except that an output may be exactly the input named by may_alias (y == x,
-// dx == dy). Addresses are compared as integers, without forming a pointer past a buffer: the
-// sizes are the caller's claims (up to 2^63 - 1 bytes each), not objects this process holds.
-class BufferOverlapCheck {
+// Whether a buffer argument may be NULL: never, always, or only in a call on an empty batch (which
+// reads and writes no activation).
+enum class Null { kRejected, kAllowed, kWhenEmpty };
+
+// The buffer arguments of one call and the scalar checks between them, each stated once, in the
+// argument order of the contract: a buffer's role (input or output), element size, extent in
+// bytes, nullability, and for an output the one input it may be exactly (y == x, dx == dy). As
+// they are stated, each buffer's NULL and alignment checks and each scalar check run, up to the
+// first failure; result() returns that failure, or else checks overlaps in the same order: an
+// output must not overlap any buffer stated before it, except its may_alias input exactly.
+// Addresses are compared as integers, without forming a pointer past a buffer: the extents are
+// the caller's claims (up to 2^63 - 1 bytes each), not objects this process holds.
+class CallArguments {
  public:
-  void add_input(const char* name, const void* pointer, std::size_t bytes);
-  Status add_output(const char* name, void* pointer, std::size_t bytes, const char* may_alias = nullptr);
+  explicit CallArguments(bool empty_batch) : empty_batch_(empty_batch) {}
+  CallArguments& input(const char* name, const void* pointer, std::size_t element_bytes, std::size_t bytes, Null null);
+  CallArguments& output(const char* name, void* pointer, std::size_t element_bytes, std::size_t bytes, Null null,
+                        const char* may_alias = nullptr);
+  // A check of a scalar argument (or of several arguments together) at its place in the order.
+  template <class Check>
+  CallArguments& then(Check check) {
+    if (status_.is_ok()) status_ = check();
+    return *this;
+  }
+  Status result() const;
 
  private:
   struct Buffer {
     const char* name;
     std::uintptr_t begin;
     std::size_t bytes;
+    bool output;
+    const char* may_alias;
   };
+  void add(const char* name, const void* pointer, std::size_t element_bytes, std::size_t bytes, Null null, bool output,
+           const char* may_alias);
+
+  bool empty_batch_;
+  Status status_;
   std::vector<Buffer> buffers_;
 };
 

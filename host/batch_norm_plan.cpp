@@ -13,27 +13,13 @@
 #include "batch_norm.hpp"
 #include "byte_count.hpp"
 #include "dtype.hpp"
+#include "plan_math.hpp"
 
 namespace cunorm {
 namespace {
 
 constexpr int64_t kElementsPerBlock = 65536;
 constexpr int kThreads = kernels::kBatchNormThreads;
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t next_power_of_two(int64_t v) {
-  int64_t p = 1;
-  while (p < v) p *= 2;
-  return p;
-}
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
-
-// Saturating (byte_count.hpp): the entry points reject a total past 63 bits before using an offset.
-std::size_t add_region(std::size_t& total, std::size_t bytes) {
-  const std::size_t offset = total;
-  total = saturating_round_up(saturating_add(total, bytes), 256);
-  return offset;
-}
 
 // Chunks wanted per channel (or per channel tile): enough blocks for two per SM, and no more
 // than kElementsPerBlock elements in one block.

@@ -18,6 +18,7 @@
 #include "../kernels/reduce.cuh"
 #include "byte_count.hpp"
 #include "dtype.hpp"
+#include "plan_math.hpp"
 #include "row_norm.hpp"
 
 namespace cunorm {
@@ -38,15 +39,6 @@ constexpr int kSegmentAssumedRegisters = 65536 / kSegmentMaxThreads;
 constexpr int64_t kMinPacksPerSegment = 2048;
 // The uncached backward keeps one row of partials per block: bound that workspace.
 constexpr std::size_t kUncachedPartialBudget = std::size_t{256} << 20;
-
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-std::size_t round_up(std::size_t v, std::size_t m) { return (v + m - 1) / m * m; }
-int next_power_of_two(int64_t v) {
-  int p = 1;
-  while (p < v) p *= 2;
-  return p;
-}
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 // Bytes of the state a kernel keeps per row, and of its block-reduction storage.
 std::size_t statistics_state_bytes(RowNormKind kind) {
@@ -156,13 +148,6 @@ int vector_width(cunormDataType_t dtype, int64_t cols, std::initializer_list<con
     if (p != nullptr && !aligned16(p)) return 1;
   }
   return full;
-}
-
-// Saturating (byte_count.hpp): the entry points reject a total past 63 bits before using an offset.
-std::size_t add_region(std::size_t& total, std::size_t bytes) {
-  const std::size_t offset = total;
-  total = saturating_round_up(saturating_add(total, bytes), 256);
-  return offset;
 }
 
 void name_plan(RowNormPlan& plan, RowNormKind kind, const char* direction, cunormDataType_t dtype,
