@@ -106,7 +106,7 @@ Status run(cunormContext& context, const BatchNormCall& call, const cunorm::Batc
   if (call.n * call.s == 0) return Status::ok();
   void* workspace = nullptr;
   CUNORM_RETURN_IF_ERROR(context.workspace.acquire(*context.backend, plan.workspace_bytes, &workspace));
-  return context.backend->batch_norm(call, plan, workspace);
+  return context.backend->launch(call, plan, workspace);
 }
 
 cunormStatus_t forward_training(cunormHandle_t handle, cunormLayout_t layout, int64_t n, int64_t c, int64_t s,
@@ -117,15 +117,7 @@ cunormStatus_t forward_training(cunormHandle_t handle, cunormLayout_t layout, in
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
     Bytes bytes;
     CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &bytes));
-    BatchNormCall call{};
-    call.kind = BatchNormKind::kTraining;
-    call.layout = layout;
-    call.n = n;
-    call.c = c;
-    call.s = s;
-    call.dtype = dtype;
-    call.param_dtype = param_dtype;
-    call.x = x;
+    BatchNormCall call = cunorm::batch_norm_call(BatchNormKind::kTraining, layout, n, c, s, dtype, param_dtype, x);
     call.gamma = gamma;
     call.beta = beta;
     call.eps = eps;
@@ -166,15 +158,8 @@ cunormStatus_t backward(cunormHandle_t handle, bool inference, cunormLayout_t la
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
     Bytes bytes;
     CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &bytes));
-    BatchNormCall call{};
-    call.kind = inference ? BatchNormKind::kBackwardInference : BatchNormKind::kBackward;
-    call.layout = layout;
-    call.n = n;
-    call.c = c;
-    call.s = s;
-    call.dtype = dtype;
-    call.param_dtype = param_dtype;
-    call.x = x;
+    const BatchNormKind kind = inference ? BatchNormKind::kBackwardInference : BatchNormKind::kBackward;
+    BatchNormCall call = cunorm::batch_norm_call(kind, layout, n, c, s, dtype, param_dtype, x);
     call.dy = dy;
     call.gamma = gamma;
     call.eps = eps;
@@ -252,15 +237,7 @@ cunormStatus_t cunormBatchNormForwardInference(cunormHandle_t handle, cunormLayo
   return cunorm::run_with_handle(handle, [&](cunormContext& context) {
     Bytes bytes;
     CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &bytes));
-    BatchNormCall call{};
-    call.kind = BatchNormKind::kInference;
-    call.layout = layout;
-    call.n = n;
-    call.c = c;
-    call.s = s;
-    call.dtype = dtype;
-    call.param_dtype = param_dtype;
-    call.x = x;
+    BatchNormCall call = cunorm::batch_norm_call(BatchNormKind::kInference, layout, n, c, s, dtype, param_dtype, x);
     call.gamma = gamma;
     call.beta = beta;
     call.eps = eps;
@@ -329,15 +306,8 @@ cunormStatus_t cunormBatchNormCalibrationAccumulate(cunormHandle_t handle, cunor
     CUNORM_RETURN_IF_ERROR(check_calibration(context, calib));
     Bytes bytes;
     CUNORM_RETURN_IF_ERROR(check_tensor(layout, n, calib->c, s, dtype, &bytes));
-    BatchNormCall call{};
-    call.kind = BatchNormKind::kCalibrationBatch;
-    call.layout = layout;
-    call.n = n;
-    call.c = calib->c;
-    call.s = s;
-    call.dtype = dtype;
-    call.param_dtype = CUNORM_FLOAT32;
-    call.x = x;
+    BatchNormCall call =
+        cunorm::batch_norm_call(BatchNormKind::kCalibrationBatch, layout, n, calib->c, s, dtype, CUNORM_FLOAT32, x);
     cunorm::BatchNormPlan plan;
     CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
     CUNORM_RETURN_IF_ERROR(
@@ -345,7 +315,7 @@ cunormStatus_t cunormBatchNormCalibrationAccumulate(cunormHandle_t handle, cunor
     if (n * s == 0) return Status::ok();
     void* workspace = nullptr;
     CUNORM_RETURN_IF_ERROR(context.workspace.acquire(*context.backend, plan.workspace_bytes, &workspace));
-    CUNORM_RETURN_IF_ERROR(context.backend->batch_norm(call, plan, workspace));
+    CUNORM_RETURN_IF_ERROR(context.backend->launch(call, plan, workspace));
     const std::size_t channels = static_cast<std::size_t>(calib->c);
     std::vector<float> batch(2 * channels);
     CUNORM_RETURN_IF_ERROR(context.backend->copy_to_host(

@@ -65,14 +65,14 @@ Status run_forward(cunormContext& context, const cunorm::RowNormForwardCall& cal
   if (call.rows == 0) return Status::ok();
   void* workspace = nullptr;
   CUNORM_RETURN_IF_ERROR(acquire_workspace(context, plan.workspace_bytes, &workspace));
-  return context.backend->row_norm_forward(call, plan, workspace);
+  return context.backend->launch(call, plan, workspace);
 }
 
 Status run_backward(cunormContext& context, const cunorm::RowNormBackwardCall& call, const cunorm::RowNormPlan& plan) {
   if (call.rows == 0) return Status::ok();
   void* workspace = nullptr;
   CUNORM_RETURN_IF_ERROR(acquire_workspace(context, plan.workspace_bytes, &workspace));
-  return context.backend->row_norm_backward(call, plan, workspace);
+  return context.backend->launch(call, plan, workspace);
 }
 
 }  // namespace

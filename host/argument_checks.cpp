@@ -107,8 +107,8 @@ void CallArguments::add(const char* name, const void* pointer, std::size_t eleme
   }
 }
 
-CallArguments& CallArguments::input(const char* name, const void* pointer, std::size_t element_bytes,
-                                    std::size_t bytes, Null null) {
+CallArguments& CallArguments::input(const char* name, const void* pointer, std::size_t element_bytes, std::size_t bytes,
+                                    Null null) {
   add(name, pointer, element_bytes, bytes, null, false, nullptr);
   return *this;
 }

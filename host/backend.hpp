@@ -1,19 +1,44 @@
 // A backend runs the library's kernels on one kind of device: CudaBackend on a GPU, SimtBackend
 // on the CPU SIMT engine. The host code above it (validation, planning, workspace) is shared;
-// a backend only moves memory and launches what the plan says.
+// a backend only moves memory and launches what the plan says, with a launcher of its own
+// (SimtLauncher, CudaLauncher) and one dispatch over the registered ops for both.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <memory>
 
-#include "batch_norm.hpp"
 #include "cunorm/cunorm.h"
 #include "device_info.hpp"
-#include "row_norm.hpp"
+#include "op_registry.hpp"
 #include "status.hpp"
 
 namespace cunorm {
+
+// The registered ops (host/op_registry.json) by name, and each op's plan type by its call type.
+enum class OpId {
+#define CUNORM_OP_ID(name, CallType, PlanType) name,
+  CUNORM_FOR_EACH_OP(CUNORM_OP_ID)
+#undef CUNORM_OP_ID
+};
+template <class Call>
+struct OpOf;
+#define CUNORM_OP_OF(name, CallType, PlanType) \
+  template <>                                  \
+  struct OpOf<CallType> {                      \
+    static constexpr OpId id = OpId::name;     \
+    using Plan = PlanType;                     \
+  };
+CUNORM_FOR_EACH_OP(CUNORM_OP_OF)
+#undef CUNORM_OP_OF
+
+// One launch with its types erased, for the backend's virtual launch_op.
+struct OpLaunch {
+  OpId op;
+  const void* call;
+  const void* plan;
+  void* workspace;
+};
 
 class Backend {
  public:
@@ -29,10 +54,16 @@ class Backend {
   virtual Status copy_to_host(void* host_destination, const void* device_source, std::size_t bytes) = 0;
   virtual Status synchronize() = 0;
 
-  // `workspace` holds at least plan.workspace_bytes.
-  virtual Status row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) = 0;
-  virtual Status row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) = 0;
-  virtual Status batch_norm(const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) = 0;
+  // Launches a validated, planned call of a registered op; `workspace` holds at least
+  // plan.workspace_bytes.
+  template <class Call>
+  Status launch(const Call& call, const typename OpOf<Call>::Plan& plan, void* workspace) {
+    return launch_op(OpLaunch{OpOf<Call>::id, &call, &plan, workspace});
+  }
+
+ protected:
+  // Runs the op with this backend's launcher, through launch_registered_op (launch/registered_ops.hpp).
+  virtual Status launch_op(const OpLaunch& op) = 0;
 };
 
 // NO_DEVICE (with the CUDA runtime's reason) when no usable GPU exists; NOT_SUPPORTED when the

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "../kernels/batch_norm_passes.cuh"
+#include "../kernels/batch_norm_tiling.hpp"
 #include "cunorm/cunorm.h"
 #include "device_info.hpp"
 
@@ -40,6 +40,22 @@ struct BatchNormCall {
   void* dgamma;       // backward (nullable)
   void* dbeta;        // backward (nullable)
 };
+
+// A call with the problem every BatchNorm entry point states first; the caller sets its buffers
+// and scalars.
+inline BatchNormCall batch_norm_call(BatchNormKind kind, cunormLayout_t layout, int64_t n, int64_t c, int64_t s,
+                                     cunormDataType_t dtype, cunormDataType_t param_dtype, const void* x) {
+  BatchNormCall call{};
+  call.kind = kind;
+  call.layout = layout;
+  call.n = n;
+  call.c = c;
+  call.s = s;
+  call.dtype = dtype;
+  call.param_dtype = param_dtype;
+  call.x = x;
+  return call;
+}
 
 struct BatchNormPlan {
   bool channels_last = false;  // NHWC, or NCHW with S == 1 (the same memory order)

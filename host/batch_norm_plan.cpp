@@ -126,15 +126,7 @@ std::size_t batch_norm_workspace_bytes(cunormLayout_t layout, int64_t n, int64_t
   for (BatchNormKind kind : {BatchNormKind::kTraining, BatchNormKind::kInference, BatchNormKind::kBackward,
                              BatchNormKind::kBackwardInference, BatchNormKind::kCalibrationBatch}) {
     for (const void* p : {static_cast<const void*>(&aligned), static_cast<const void*>(&aligned + 1)}) {
-      BatchNormCall call{};
-      call.kind = kind;
-      call.layout = layout;
-      call.n = n;
-      call.c = c;
-      call.s = s;
-      call.dtype = dtype;
-      call.param_dtype = CUNORM_FLOAT32;
-      call.x = p;
+      BatchNormCall call = batch_norm_call(kind, layout, n, c, s, dtype, CUNORM_FLOAT32, p);
       call.out = const_cast<void*>(p);
       most = std::max(most, plan_batch_norm(call, device).workspace_bytes);
     }

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "batch_norm_tiling.hpp"
 #include "float_math.cuh"
 #include "global_memory.cuh"
 #include "numeric.cuh"
@@ -26,23 +27,6 @@
 #include "welford.cuh"
 
 namespace cunorm::kernels {
-
-constexpr int kBatchNormThreads = 256;
-
-struct ChannelsFirstTiling {
-  int64_t n, c, s;         // sizes; s in elements
-  int64_t packs_per_tile;  // of VEC elements along S
-  int64_t tiles;           // tiles per plane
-  int64_t n_per_group;     // a multiple of blockDim.y
-  int64_t chunks;          // chunks per channel = groups * tiles
-};
-
-struct ChannelsLastTiling {
-  int64_t rows;  // N*S
-  int64_t c;
-  int64_t rows_per_chunk;  // a multiple of blockDim.y
-  int64_t chunks;
-};
 
 // What a reduction pass accumulates per channel.
 enum class BatchNormReduction {

@@ -19,25 +19,12 @@ import shutil
 import subprocess
 import sys
 
-# The index of each kernel family's VEC template argument (None: no vector path) and whether it
-# stores activations (None: only in the gradient mode of a BatchNorm reduction).
-FAMILIES = {
-    "row_norm_forward_warp_rows": (3, True),
-    "row_norm_forward_block_registers": (3, True),
-    "row_norm_forward_segments": (3, True),
-    "row_norm_forward_uncached": (3, True),
-    "row_norm_backward_warp_rows": (3, True),
-    "row_norm_backward_segments": (3, True),
-    "row_norm_backward_uncached": (3, True),
-    "reduce_parameter_gradient": (None, False),
-    "batch_norm_reduce_channels_first": (2, None),
-    "batch_norm_reduce_channels_last": (2, None),
-    "batch_norm_map_channels_first": (2, True),
-    "batch_norm_map_channels_last": (2, True),
-    "batch_norm_finalize_statistics": (None, False),
-    "batch_norm_finalize_gradients": (None, False),
-    "batch_norm_inference_coefficients": (None, False),
-}
+# Each kernel family: the index of its VEC template argument (None: no vector path) and whether it
+# stores activations (None: only in the gradient mode of a BatchNorm reduction), from the op
+# registry.
+REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "host", "op_registry.json")
+with open(REGISTRY) as registry:
+    FAMILIES = {family: tuple(traits) for op in json.load(registry)["ops"] for family, traits in op["kernels"].items()}
 ELEMENT_BYTES = {"float": 4, "__half": 2, "__nv_bfloat16": 2}
 
 ARCH_LINE = re.compile(r"(?:arch = |code for )(sm_\d+)")
@@ -191,7 +178,7 @@ def main():
     problems, reported = [], []
     for k in kernels:
         if k["family"] not in FAMILIES:
-            problems.append(f"{k['name']}: a kernel family the report does not know (add it to FAMILIES)")
+            problems.append(f"{k['name']}: a kernel family the op registry does not list (host/op_registry.json)")
             continue
         vec_index, stores = FAMILIES[k["family"]]
         threads = bounds.get((k["mangled"], k["arch"]))

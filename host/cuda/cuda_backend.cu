@@ -6,10 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "../dtype.hpp"
-#include "../launch/batch_norm_launch.hpp"
-#include "../launch/row_norm_backward_launch.hpp"
-#include "../launch/row_norm_forward_launch.hpp"
+#include "../launch/registered_ops.hpp"
 #include "cuda_backend.hpp"
 #include "cuda_launcher.cuh"
 
@@ -137,28 +134,9 @@ Status CudaBackend::synchronize() {
   return Status::ok();
 }
 
-Status CudaBackend::row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) {
+Status CudaBackend::launch_op(const OpLaunch& op) {
   CudaLauncher launcher(stream_, device_);
-  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
-    return launch_row_norm_forward<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(
-        launcher, call, plan, workspace);
-  });
-}
-
-Status CudaBackend::row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) {
-  CudaLauncher launcher(stream_, device_);
-  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
-    return launch_row_norm_backward<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(
-        launcher, call, plan, workspace);
-  });
-}
-
-Status CudaBackend::batch_norm(const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) {
-  CudaLauncher launcher(stream_, device_);
-  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
-    return launch_batch_norm<CudaLauncher, typename decltype(t)::type, typename decltype(p)::type>(launcher, call, plan,
-                                                                                                   workspace);
-  });
+  return launch_registered_op(launcher, op);
 }
 
 bool cuda_backend_usable() {

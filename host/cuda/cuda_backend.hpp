@@ -17,11 +17,9 @@ class CudaBackend final : public Backend {
   Status copy_to_device(void* device_destination, const void* host_source, std::size_t bytes) override;
   Status copy_to_host(void* host_destination, const void* device_source, std::size_t bytes) override;
   Status synchronize() override;
-  Status row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) override;
-  Status row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) override;
-  Status batch_norm(const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) override;
 
  private:
+  Status launch_op(const OpLaunch& op) override;
   Status copy(void* destination, const void* source, std::size_t bytes, cudaMemcpyKind kind);
 
   DeviceInfo device_;

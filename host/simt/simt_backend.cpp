@@ -6,10 +6,7 @@
 #include <cstring>
 #include <new>
 
-#include "../dtype.hpp"
-#include "../launch/batch_norm_launch.hpp"
-#include "../launch/row_norm_backward_launch.hpp"
-#include "../launch/row_norm_forward_launch.hpp"
+#include "../launch/registered_ops.hpp"
 #include "simt/fault_injection.hpp"
 #include "simt/launch.hpp"
 #include "simt_launcher.hpp"
@@ -83,28 +80,9 @@ Status SimtBackend::copy_to_host(void* host_destination, const void* device_sour
 
 Status SimtBackend::synchronize() { return Status::ok(); }
 
-Status SimtBackend::row_norm_forward(const RowNormForwardCall& call, const RowNormPlan& plan, void* workspace) {
+Status SimtBackend::launch_op(const OpLaunch& op) {
   SimtLauncher launcher(target_);
-  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
-    return launch_row_norm_forward<SimtLauncher, typename decltype(t)::type, typename decltype(p)::type>(
-        launcher, call, plan, workspace);
-  });
-}
-
-Status SimtBackend::row_norm_backward(const RowNormBackwardCall& call, const RowNormPlan& plan, void* workspace) {
-  SimtLauncher launcher(target_);
-  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
-    return launch_row_norm_backward<SimtLauncher, typename decltype(t)::type, typename decltype(p)::type>(
-        launcher, call, plan, workspace);
-  });
-}
-
-Status SimtBackend::batch_norm(const BatchNormCall& call, const BatchNormPlan& plan, void* workspace) {
-  SimtLauncher launcher(target_);
-  return dispatch_dtype_pair(call.dtype, call.param_dtype, [&](auto t, auto p) {
-    return launch_batch_norm<SimtLauncher, typename decltype(t)::type, typename decltype(p)::type>(launcher, call, plan,
-                                                                                         workspace);
-  });
+  return launch_registered_op(launcher, op);
 }
 
 Status create_simt_backend(std::unique_ptr<Backend>* backend) {

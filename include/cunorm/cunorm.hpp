@@ -266,6 +266,55 @@ struct SavedForward {
 
 [[noreturn]] inline void throw_backward_before_forward() { throw_invalid("backward called before forward"); }
 
+// What LayerNorm and RMSNorm share: the normalized shape, the weight (ones) and its gradient
+// (zeros until the first backward), in param_dtype, and the record of the last forward.
+class RowNormModule {
+ public:
+  void* weight() noexcept { return weight_.data(); }  // nullptr without elementwise_affine
+  void* weight_grad() noexcept { return weight_grad_.data(); }
+  const std::vector<int64_t>& normalized_shape() const noexcept { return normalized_shape_; }
+  int64_t normalized_size() const noexcept { return normalized_size_; }
+  cunormDataType_t param_dtype() const noexcept { return param_dtype_; }
+
+ protected:
+  RowNormModule(Handle& handle, std::vector<int64_t> normalized_shape, bool elementwise_affine,
+                cunormDataType_t param_dtype)
+      : handle_(handle.get()),
+        normalized_shape_(std::move(normalized_shape)),
+        normalized_size_(normalized_size_of(normalized_shape_)),
+        param_dtype_(param_dtype) {
+    element_size(param_dtype_, "param_dtype");  // rejected here even when no parameter is made
+    if (elementwise_affine) {
+      weight_ = parameter(Fill::kOnes);
+      weight_grad_ = parameter(Fill::kZeros);
+    }
+  }
+
+  DeviceBuffer parameter(Fill value) const { return detail::parameter(handle_, normalized_size_, param_dtype_, value); }
+  // Forgets the last forward, then the rows of a forward over numel elements (or throws).
+  int64_t begin_forward(int64_t numel) {
+    saved_.reset();
+    return rows_of(numel, normalized_size_);
+  }
+  void end_forward(const void* x, int64_t rows, cunormDataType_t dtype) { saved_ = SavedForward{x, rows, dtype}; }
+  const SavedForward& last_forward() const {
+    if (!saved_) throw_backward_before_forward();
+    return *saved_;
+  }
+  // After a backward of an empty batch, for which the C API writes nothing: the gradient of an
+  // empty sum is zero.
+  void zero_after_empty_backward(DeviceBuffer& grad) {
+    if (saved_->rows == 0 && grad.data() != nullptr) fill(grad, normalized_size_, param_dtype_, Fill::kZeros);
+  }
+
+  cunormHandle_t handle_;
+  std::vector<int64_t> normalized_shape_;
+  int64_t normalized_size_;
+  cunormDataType_t param_dtype_;
+  DeviceBuffer weight_, weight_grad_;
+  std::optional<SavedForward> saved_;
+};
+
 }  // namespace detail
 
 // nn.LayerNorm over the trailing dimensions `normalized_shape` of its input:
@@ -274,23 +323,14 @@ struct SavedForward {
 // (zeros), their gradients (zeros until the first backward), and the float32 mean and rstd of
 // the last forward. param_dtype must be CUNORM_FLOAT32 or the activation dtype of each call; the
 // C API reports a mismatch at forward.
-class LayerNorm {
+class LayerNorm : public detail::RowNormModule {
  public:
   LayerNorm(Handle& handle, std::vector<int64_t> normalized_shape, double eps = 1e-5, bool elementwise_affine = true,
             bool bias = true, cunormDataType_t param_dtype = CUNORM_FLOAT32)
-      : handle_(handle.get()),
-        normalized_shape_(std::move(normalized_shape)),
-        normalized_size_(detail::normalized_size_of(normalized_shape_)),
-        eps_(eps),
-        param_dtype_(param_dtype) {
-    detail::element_size(param_dtype_, "param_dtype");  // rejected here even when no parameter is made
-    if (elementwise_affine) {
-      weight_ = detail::parameter(handle_, normalized_size_, param_dtype_, detail::Fill::kOnes);
-      weight_grad_ = detail::parameter(handle_, normalized_size_, param_dtype_, detail::Fill::kZeros);
-      if (bias) {
-        bias_ = detail::parameter(handle_, normalized_size_, param_dtype_, detail::Fill::kZeros);
-        bias_grad_ = detail::parameter(handle_, normalized_size_, param_dtype_, detail::Fill::kZeros);
-      }
+      : RowNormModule(handle, std::move(normalized_shape), elementwise_affine, param_dtype), eps_(eps) {
+    if (elementwise_affine && bias) {
+      bias_ = parameter(detail::Fill::kZeros);
+      bias_grad_ = parameter(detail::Fill::kZeros);
     }
   }
   LayerNorm(const LayerNorm&) = delete;
@@ -303,58 +343,40 @@ class LayerNorm {
   // autograd keeps its saved tensors; hence y may equal x only when no backward follows. A
   // forward that throws leaves no forward to differentiate.
   void forward(const void* x, void* y, int64_t numel, cunormDataType_t dtype) {
-    saved_.reset();
-    const int64_t rows = detail::rows_of(numel, normalized_size_);
+    const int64_t rows = begin_forward(numel);
     detail::reserve_floats(mean_, handle_, rows);
     detail::reserve_floats(rstd_, handle_, rows);
     check(cunormLayerNormForward(handle_, rows, normalized_size_, dtype, param_dtype_, x, weight_.data(), bias_.data(),
-                                 static_cast<float>(eps_), y, saved_mean_mutable(), saved_rstd_mutable()),
+                                 static_cast<float>(eps_), y, static_cast<float*>(mean_.data()),
+                                 static_cast<float*>(rstd_.data())),
           handle_);
-    saved_ = detail::SavedForward{x, rows, dtype};
+    end_forward(x, rows, dtype);
   }
 
   // Writes dx (dtype and size of x; dx may equal dy) from the last forward's x and statistics.
   // weight_grad() and bias_grad() are overwritten, not accumulated as PyTorch's .grad is, so a
   // sum over several backward calls is the caller's to keep.
   void backward(const void* dy, void* dx) {
-    if (!saved_) detail::throw_backward_before_forward();
+    const detail::SavedForward& saved = last_forward();
     check(
-        cunormLayerNormBackward(handle_, saved_->rows, normalized_size_, saved_->dtype, param_dtype_, dy, saved_->x,
+        cunormLayerNormBackward(handle_, saved.rows, normalized_size_, saved.dtype, param_dtype_, dy, saved.x,
                                 saved_mean(), saved_rstd(), weight_.data(), dx, weight_grad_.data(), bias_grad_.data()),
         handle_);
-    // The C API writes nothing for an empty batch; the gradient of an empty sum is zero.
-    if (saved_->rows == 0) zero_grads();
+    zero_after_empty_backward(weight_grad_);
+    zero_after_empty_backward(bias_grad_);
   }
 
-  void* weight() noexcept { return weight_.data(); }  // nullptr without elementwise_affine
-  void* bias() noexcept { return bias_.data(); }      // nullptr without elementwise_affine or bias
-  void* weight_grad() noexcept { return weight_grad_.data(); }
+  void* bias() noexcept { return bias_.data(); }  // nullptr without elementwise_affine or bias
   void* bias_grad() noexcept { return bias_grad_.data(); }
-  const std::vector<int64_t>& normalized_shape() const noexcept { return normalized_shape_; }
-  int64_t normalized_size() const noexcept { return normalized_size_; }
   double eps() const noexcept { return eps_; }
-  cunormDataType_t param_dtype() const noexcept { return param_dtype_; }
   // Device pointers to the rows values of the last forward; nullptr before the first forward.
   const float* saved_mean() const noexcept { return static_cast<const float*>(mean_.data()); }
   const float* saved_rstd() const noexcept { return static_cast<const float*>(rstd_.data()); }
 
  private:
-  float* saved_mean_mutable() noexcept { return static_cast<float*>(mean_.data()); }
-  float* saved_rstd_mutable() noexcept { return static_cast<float*>(rstd_.data()); }
-  void zero_grads() {
-    if (weight_grad_.data() != nullptr)
-      detail::fill(weight_grad_, normalized_size_, param_dtype_, detail::Fill::kZeros);
-    if (bias_grad_.data() != nullptr) detail::fill(bias_grad_, normalized_size_, param_dtype_, detail::Fill::kZeros);
-  }
-
-  cunormHandle_t handle_;
-  std::vector<int64_t> normalized_shape_;
-  int64_t normalized_size_;
   double eps_;
-  cunormDataType_t param_dtype_;
-  DeviceBuffer weight_, bias_, weight_grad_, bias_grad_;
+  DeviceBuffer bias_, bias_grad_;
   DeviceBuffer mean_, rstd_;
-  std::optional<detail::SavedForward> saved_;
 };
 
 // nn.RMSNorm over the trailing dimensions `normalized_shape`:
@@ -362,21 +384,11 @@ class LayerNorm {
 // eps = nullopt is torch.finfo(dtype).eps of each forward's activation dtype (finfo_eps), as
 // PyTorch decides it from the input. Owns weight (ones), its gradient and the float32 rrms of
 // the last forward; the same rules as LayerNorm otherwise.
-class RMSNorm {
+class RMSNorm : public detail::RowNormModule {
  public:
   RMSNorm(Handle& handle, std::vector<int64_t> normalized_shape, std::optional<double> eps = std::nullopt,
           bool elementwise_affine = true, cunormDataType_t param_dtype = CUNORM_FLOAT32)
-      : handle_(handle.get()),
-        normalized_shape_(std::move(normalized_shape)),
-        normalized_size_(detail::normalized_size_of(normalized_shape_)),
-        eps_(eps),
-        param_dtype_(param_dtype) {
-    detail::element_size(param_dtype_, "param_dtype");  // rejected here even when no parameter is made
-    if (elementwise_affine) {
-      weight_ = detail::parameter(handle_, normalized_size_, param_dtype_, detail::Fill::kOnes);
-      weight_grad_ = detail::parameter(handle_, normalized_size_, param_dtype_, detail::Fill::kZeros);
-    }
-  }
+      : RowNormModule(handle, std::move(normalized_shape), elementwise_affine, param_dtype), eps_(eps) {}
   RMSNorm(const RMSNorm&) = delete;
   RMSNorm& operator=(const RMSNorm&) = delete;
   RMSNorm(RMSNorm&&) = default;
@@ -384,46 +396,32 @@ class RMSNorm {
 
   // As LayerNorm::forward: the caller keeps x alive and unchanged for backward.
   void forward(const void* x, void* y, int64_t numel, cunormDataType_t dtype) {
-    saved_.reset();
-    const int64_t rows = detail::rows_of(numel, normalized_size_);
+    const int64_t rows = begin_forward(numel);
     const double eps = eps_ ? *eps_ : finfo_eps(dtype);
     detail::reserve_floats(rrms_, handle_, rows);
     check(cunormRMSNormForward(handle_, rows, normalized_size_, dtype, param_dtype_, x, weight_.data(),
                                static_cast<float>(eps), y, static_cast<float*>(rrms_.data())),
           handle_);
-    saved_ = detail::SavedForward{x, rows, dtype};
+    end_forward(x, rows, dtype);
   }
 
   // As LayerNorm::backward: weight_grad() is overwritten, not accumulated.
   void backward(const void* dy, void* dx) {
-    if (!saved_) detail::throw_backward_before_forward();
-    check(cunormRMSNormBackward(handle_, saved_->rows, normalized_size_, saved_->dtype, param_dtype_, dy, saved_->x,
+    const detail::SavedForward& saved = last_forward();
+    check(cunormRMSNormBackward(handle_, saved.rows, normalized_size_, saved.dtype, param_dtype_, dy, saved.x,
                                 saved_rrms(), weight_.data(), dx, weight_grad_.data()),
           handle_);
-    if (saved_->rows == 0 && weight_grad_.data() != nullptr) {
-      detail::fill(weight_grad_, normalized_size_, param_dtype_, detail::Fill::kZeros);
-    }
+    zero_after_empty_backward(weight_grad_);
   }
 
-  void* weight() noexcept { return weight_.data(); }  // nullptr without elementwise_affine
-  void* weight_grad() noexcept { return weight_grad_.data(); }
-  const std::vector<int64_t>& normalized_shape() const noexcept { return normalized_shape_; }
-  int64_t normalized_size() const noexcept { return normalized_size_; }
   // As given at construction: nullopt means finfo_eps of each forward's dtype.
   std::optional<double> eps() const noexcept { return eps_; }
-  cunormDataType_t param_dtype() const noexcept { return param_dtype_; }
   // Device pointer to the rows values of the last forward; nullptr before the first forward.
   const float* saved_rrms() const noexcept { return static_cast<const float*>(rrms_.data()); }
 
  private:
-  cunormHandle_t handle_;
-  std::vector<int64_t> normalized_shape_;
-  int64_t normalized_size_;
   std::optional<double> eps_;
-  cunormDataType_t param_dtype_;
-  DeviceBuffer weight_, weight_grad_;
   DeviceBuffer rrms_;
-  std::optional<detail::SavedForward> saved_;
 };
 
 // Owner of one cunormBatchNormCalibration_t: the exact population statistics of a stream of
