@@ -2,7 +2,7 @@
 # (float, __half, __nv_bfloat16) that instantiates <op>'s kernels and launch code for <backend>
 # ("simt": g++ .cpp, "cuda": nvcc .cu), with float parameters and, for half types, same-type
 # parameters too. Separate files let a 2-core build compile them in parallel.
-function(cunorm_instantiate out_var op backend)
+function(cunorm_instantiate out_var op folder backend)
   if(backend STREQUAL "simt")
     set(LAUNCHER SimtLauncher)
     set(LAUNCHER_HEADER "simt/simt_launcher.hpp")
@@ -16,6 +16,7 @@ function(cunorm_instantiate out_var op backend)
   endif()
   string(TOUPPER "${op}" op_upper)
   set(OP "${op}")
+  set(OP_FOLDER "${folder}")
   set(BACKEND "${backend}")
   set(files "")
   foreach(short IN ITEMS f32 f16 bf16)

@@ -15,7 +15,7 @@
 
 namespace cunorm {
 
-// The registered ops (host/op_registry.json) by name, and each op's plan type by its call type.
+// The registered ops (ops/registry.json) by name, and each op's plan type by its call type.
 enum class OpId {
 #define CUNORM_OP_ID(name, CallType, PlanType) name,
   CUNORM_FOR_EACH_OP(CUNORM_OP_ID)

@@ -169,7 +169,7 @@ TEST_F(LargeTensor, RowNormsForwardAndBackwardAcross2To31Elements) {
 }
 
 // ---- BatchNorm inference -----------------------------------------------------------------------
-// The map and reduce passes of a tiling (kernels/batch_norm_passes.cuh) visit chunk k of a channel
+// The map and reduce passes of a tiling (ops/batch_norm/batch_norm_passes.cuh) visit chunk k of a channel
 // (channels first: a tile of S, blockIdx.x; channels last: a span of rows, blockIdx.y, the grid
 // holding every chunk once here) in a block of their own; chunk k of `chunks` equal spans holds
 // position p when k = p * chunks / extent, give or take one. Two chunks either side are run.

@@ -22,7 +22,7 @@ import sys
 # Each kernel family: the index of its VEC template argument (None: no vector path) and whether it
 # stores activations (None: only in the gradient mode of a BatchNorm reduction), from the op
 # registry.
-REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "host", "op_registry.json")
+REGISTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ops", "registry.json")
 with open(REGISTRY) as registry:
     FAMILIES = {family: tuple(traits) for op in json.load(registry)["ops"] for family, traits in op["kernels"].items()}
 ELEMENT_BYTES = {"float": 4, "__half": 2, "__nv_bfloat16": 2}
@@ -178,7 +178,7 @@ def main():
     problems, reported = [], []
     for k in kernels:
         if k["family"] not in FAMILIES:
-            problems.append(f"{k['name']}: a kernel family the op registry does not list (host/op_registry.json)")
+            problems.append(f"{k['name']}: a kernel family the op registry does not list (ops/registry.json)")
             continue
         vec_index, stores = FAMILIES[k["family"]]
         threads = bounds.get((k["mangled"], k["arch"]))

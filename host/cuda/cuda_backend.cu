@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "../launch/registered_ops.hpp"
+#include "../registered_ops.hpp"
 #include "cuda_backend.hpp"
 #include "cuda_launcher.cuh"
 

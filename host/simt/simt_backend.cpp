@@ -6,7 +6,7 @@
 #include <cstring>
 #include <new>
 
-#include "../launch/registered_ops.hpp"
+#include "../registered_ops.hpp"
 #include "simt/fault_injection.hpp"
 #include "simt/launch.hpp"
 #include "simt_launcher.hpp"

@@ -435,7 +435,7 @@ inline Tolerance statistics_tolerance() { return Tolerance{1e-6, 1e-5}; }
 // additions, then fixed trees combine the partial sums, so the sum is within
 // float32_sum_error_factor(chained) * sum(|term|) of the exact one (the slack added to
 // output_tolerance). LayerNorm/RMSNorm dgamma/dbeta: chained = rows; BatchNorm: min(N*S, 512)
-// (a block of 256 threads takes at most 65536 elements of a channel, host/batch_norm_plan.cpp).
+// (a block of 256 threads takes at most 65536 elements of a channel, ops/batch_norm/batch_norm_plan.cpp).
 inline double float32_sum_error_factor(int64_t chained) {
   return (static_cast<double>(chained) + 8.0) * std::ldexp(1.0, -23);
 }

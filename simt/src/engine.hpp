@@ -130,8 +130,8 @@ struct LaunchState {
   KernelEntry entry = nullptr;
   const void* closure = nullptr;
   std::size_t dynamic_shared_limit = 0;  // the kernel's opt-in, or the 48 KiB default
-  std::uint64_t total_blocks = 0;  // blocks this launch runs: the grid, or the block window's part of it
-  std::uint64_t first_block = 0;   // linear id of the first block run (a block window's start)
+  std::uint64_t total_blocks = 0;        // blocks this launch runs: the grid, or the block window's part of it
+  std::uint64_t first_block = 0;         // linear id of the first block run (a block window's start)
   unsigned threads_per_block = 0;
   std::uint32_t generation = 0;  // this launch's stamp in the write shadow
   std::atomic<std::uint64_t> next_block{0};
@@ -141,11 +141,11 @@ struct LaunchState {
   std::uint64_t bytes_read = 0;
   std::uint64_t bytes_written = 0;
   std::size_t static_shared_bytes = 0;
-  TrafficWatch* watch = nullptr;               // the host thread's watch at launch, if any
+  TrafficWatch* watch = nullptr;              // the host thread's watch at launch, if any
   std::vector<TrafficWatch::Buffer> watched;  // its buffers, read-only during the launch
   std::vector<BufferTraffic> traffic;         // per watched buffer, summed over workers
-  SpinLock epochs_lock;                        // guards write_epochs
-  std::vector<WriteEpoch> write_epochs;        // indexed by the epoch numbers in the write shadow
+  SpinLock epochs_lock;                       // guards write_epochs
+  std::vector<WriteEpoch> write_epochs;       // indexed by the epoch numbers in the write shadow
 
   void record_error(const std::string& message);
   // The linear id of the i-th block to run in this launch's order (i < total_blocks).

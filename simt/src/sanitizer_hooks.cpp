@@ -1,7 +1,8 @@
 // ThreadSanitizer's happens-before edges (sanitizer_hooks.hpp): exactly those CUDA promises.
 // Every function returns at once in builds without ThreadSanitizer.
-#include "engine.hpp"
 #include "sanitizer_hooks.hpp"
+
+#include "engine.hpp"
 
 namespace simt::detail {
 

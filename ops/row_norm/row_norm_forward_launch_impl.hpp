@@ -1,7 +1,7 @@
 // From a LayerNorm/RMSNorm forward plan to the kernel instantiation that serves it.
 #pragma once
 
-#include "../../kernels/row_norm_forward.cuh"
+#include "row_norm_forward.cuh"
 #include "row_norm_forward_launch.hpp"
 #include "row_norm_op_dispatch.hpp"
 

@@ -14,17 +14,17 @@
 #include <cstdint>
 #include <string>
 
-#include "../kernels/norm_ops.cuh"
-#include "../kernels/reduce.cuh"
-#include "byte_count.hpp"
-#include "dtype.hpp"
-#include "plan_math.hpp"
+#include "../../host/byte_count.hpp"
+#include "../../host/dtype.hpp"
+#include "../../host/plan_math.hpp"
+#include "../../kernels/reduce.cuh"
+#include "norm_ops.cuh"
 #include "row_norm.hpp"
 
 namespace cunorm {
 namespace {
 
-constexpr int kWarpRowsThreads = 128;  // kernels/row_norm_forward.cuh
+constexpr int kWarpRowsThreads = 128;  // ops/row_norm/row_norm_forward.cuh
 constexpr int kMaxThreads = 1024;
 constexpr int kSegmentMaxThreads = 512;
 constexpr int64_t kWarpRowsMaxCols = 1024;

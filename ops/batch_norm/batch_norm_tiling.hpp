@@ -1,5 +1,5 @@
 // How BatchNorm's passes (batch_norm_passes.cuh) cut the tensor into blocks: plain data, no device
-// code, so that the host's plan (host/batch_norm.hpp) holds it without including kernel code.
+// code, so that the host's plan (ops/batch_norm/batch_norm.hpp) holds it without including kernel code.
 #pragma once
 
 #include <cstdint>

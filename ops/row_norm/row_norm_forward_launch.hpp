@@ -3,8 +3,8 @@
 // type in generated translation units (host/instantiate.cpp.in) so that they compile in parallel.
 #pragma once
 
-#include "../row_norm.hpp"
-#include "../status.hpp"
+#include "../../host/status.hpp"
+#include "row_norm.hpp"
 
 namespace cunorm {
 

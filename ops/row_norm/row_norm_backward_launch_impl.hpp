@@ -2,7 +2,7 @@
 // then one deterministic reduction per requested parameter gradient.
 #pragma once
 
-#include "../../kernels/row_norm_backward.cuh"
+#include "row_norm_backward.cuh"
 #include "row_norm_backward_launch.hpp"
 #include "row_norm_op_dispatch.hpp"
 

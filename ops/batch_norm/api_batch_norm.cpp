@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "argument_checks.hpp"
+#include "../../host/argument_checks.hpp"
+#include "../../host/calibration.hpp"
+#include "../../host/context.hpp"
+#include "../../host/dtype.hpp"
 #include "batch_norm.hpp"
-#include "calibration.hpp"
-#include "context.hpp"
-#include "dtype.hpp"
 
 using cunorm::BatchNormCall;
 using cunorm::BatchNormKind;

@@ -5,9 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../host/device_info.hpp"
+#include "../../host/launch_shape.hpp"
 #include "cunorm/cunorm.h"
-#include "device_info.hpp"
-#include "launch_shape.hpp"
 
 namespace cunorm {
 
@@ -47,7 +47,7 @@ struct RowNormBackwardCall {
 enum class RowNormVariant { kWarpRows, kBlockRegisters, kSegments, kUncached };
 
 // A row split into `count` segments of packs_per_segment packs, one block each; `slots` rows at
-// a time, in `waves` rounds (kernels/row_norm_forward.cuh, RowSegments).
+// a time, in `waves` rounds (ops/row_norm/row_norm_forward.cuh, RowSegments).
 struct SegmentPlan {
   int count = 1;
   int packs_per_segment = 0;

@@ -12,19 +12,19 @@
 //     blockDim.y rows.
 //
 // The chunks are many enough that every pass launches at least two blocks per SM whenever the
-// tensor allows (host/batch_norm_plan.cpp); partials are merged per channel in chunk order by
+// tensor allows (ops/batch_norm/batch_norm_plan.cpp); partials are merged per channel in chunk order by
 // batch_norm_finalize.cuh, so results do not depend on how blocks were scheduled.
 #pragma once
 
 #include <cstdint>
 
+#include "../../kernels/float_math.cuh"
+#include "../../kernels/global_memory.cuh"
+#include "../../kernels/numeric.cuh"
+#include "../../kernels/platform.cuh"
+#include "../../kernels/reduce.cuh"
+#include "../../kernels/welford.cuh"
 #include "batch_norm_tiling.hpp"
-#include "float_math.cuh"
-#include "global_memory.cuh"
-#include "numeric.cuh"
-#include "platform.cuh"
-#include "reduce.cuh"
-#include "welford.cuh"
 
 namespace cunorm::kernels {
 

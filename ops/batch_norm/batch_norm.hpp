@@ -9,9 +9,9 @@
 #include <cstdint>
 #include <string>
 
-#include "../kernels/batch_norm_tiling.hpp"
+#include "../../host/device_info.hpp"
+#include "batch_norm_tiling.hpp"
 #include "cunorm/cunorm.h"
-#include "device_info.hpp"
 
 namespace cunorm {
 

@@ -1,4 +1,4 @@
-// The passes of each BatchNorm call (kernels/batch_norm_*.cuh):
+// The passes of each BatchNorm call (batch_norm_passes.cuh, batch_norm_finalize.cuh):
 //   training:            statistics partials -> finalize (saved and running statistics,
 //                        coefficients) -> normalize                   x read twice, y written
 //   inference:           coefficients from the running statistics -> one FMA per element
@@ -8,10 +8,10 @@
 //   calibration batch:   statistics partials -> finalize (the batch's mean and M2)
 #pragma once
 
-#include "../../kernels/batch_norm_finalize.cuh"
-#include "../../kernels/batch_norm_passes.cuh"
-#include "../static_dispatch.hpp"
+#include "../../host/static_dispatch.hpp"
+#include "batch_norm_finalize.cuh"
 #include "batch_norm_launch.hpp"
+#include "batch_norm_passes.cuh"
 
 namespace cunorm {
 

@@ -2,8 +2,8 @@
 // reductions) on a backend; instantiated like the forward (row_norm_forward_launch.hpp).
 #pragma once
 
-#include "../row_norm.hpp"
-#include "../status.hpp"
+#include "../../host/status.hpp"
+#include "row_norm.hpp"
 
 namespace cunorm {
 

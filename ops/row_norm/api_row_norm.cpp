@@ -1,9 +1,9 @@
 // The C API's LayerNorm and RMSNorm entry points and their workspace query: validation in
 // argument order (the plan, whose workspace the sizes determine, with the sizes), then the
 // workspace, and the backend.
-#include "argument_checks.hpp"
-#include "context.hpp"
-#include "dtype.hpp"
+#include "../../host/argument_checks.hpp"
+#include "../../host/context.hpp"
+#include "../../host/dtype.hpp"
 #include "row_norm.hpp"
 
 using cunorm::Null;

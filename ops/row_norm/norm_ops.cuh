@@ -9,10 +9,10 @@
 // with dgamma = sum over rows of dy * xhat and (LayerNorm) dbeta = sum of dy.
 #pragma once
 
-#include "float_math.cuh"
-#include "platform.cuh"
-#include "reduce.cuh"
-#include "welford.cuh"
+#include "../../kernels/float_math.cuh"
+#include "../../kernels/platform.cuh"
+#include "../../kernels/reduce.cuh"
+#include "../../kernels/welford.cuh"
 
 namespace cunorm::kernels {
 

@@ -15,11 +15,11 @@
 
 #include <cstdint>
 
-#include "global_memory.cuh"
+#include "../../kernels/global_memory.cuh"
+#include "../../kernels/numeric.cuh"
+#include "../../kernels/platform.cuh"
+#include "../../kernels/reduce.cuh"
 #include "norm_ops.cuh"
-#include "numeric.cuh"
-#include "platform.cuh"
-#include "reduce.cuh"
 #include "row_norm_forward.cuh"
 
 namespace cunorm::kernels {

@@ -4,8 +4,8 @@
 // in generated translation units (host/instantiate.cpp.in).
 #pragma once
 
-#include "../backend.hpp"
-#include "../dtype.hpp"
+#include "backend.hpp"
+#include "dtype.hpp"
 
 namespace cunorm {
 

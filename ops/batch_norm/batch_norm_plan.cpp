@@ -1,4 +1,4 @@
-// Tiling of BatchNorm's passes (kernels/batch_norm_passes.cuh). The per-channel statistics and
+// Tiling of BatchNorm's passes (ops/batch_norm/batch_norm_passes.cuh). The per-channel statistics and
 // gradient sums are split into chunks so that every pass launches at least two blocks per SM
 // whenever the tensor has enough elements (e.g. C = 64, N*S = 802816 on a 132-SM H100: 264
 // blocks or more), and no block takes more than about 64K elements (256 threads of at most 256
@@ -9,11 +9,11 @@
 #include <cstdint>
 #include <string>
 
-#include "../kernels/batch_norm_finalize.cuh"
+#include "../../host/byte_count.hpp"
+#include "../../host/dtype.hpp"
+#include "../../host/plan_math.hpp"
 #include "batch_norm.hpp"
-#include "byte_count.hpp"
-#include "dtype.hpp"
-#include "plan_math.hpp"
+#include "batch_norm_finalize.cuh"
 
 namespace cunorm {
 namespace {

@@ -2,8 +2,8 @@
 // and instantiated per backend and activation type like the row norms.
 #pragma once
 
-#include "../batch_norm.hpp"
-#include "../status.hpp"
+#include "../../host/status.hpp"
+#include "batch_norm.hpp"
 
 namespace cunorm {
 

@@ -1,5 +1,5 @@
 // LayerNorm and RMSNorm forward (Op = LayerNormOp or RmsNormOp, norm_ops.cuh), in four variants
-// by row length, chosen on the host (host/row_norm_plan.cpp). The first three read each element
+// by row length, chosen on the host (ops/row_norm/row_norm_plan.cpp). The first three read each element
 // of x from DRAM exactly once:
 //
 //   warp_rows        cols <= 1024: a group of `width` lanes (1..32) per row, the row in registers;
@@ -21,12 +21,12 @@
 
 #include <cstdint>
 
-#include "float_math.cuh"
-#include "global_memory.cuh"
+#include "../../kernels/float_math.cuh"
+#include "../../kernels/global_memory.cuh"
+#include "../../kernels/numeric.cuh"
+#include "../../kernels/platform.cuh"
+#include "../../kernels/reduce.cuh"
 #include "norm_ops.cuh"
-#include "numeric.cuh"
-#include "platform.cuh"
-#include "reduce.cuh"
 
 namespace cunorm::kernels {
 

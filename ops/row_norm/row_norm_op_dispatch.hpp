@@ -3,12 +3,12 @@
 // of a plan as the kernels take it.
 #pragma once
 
-#include "../../kernels/norm_ops.cuh"
-#include "../../kernels/row_norm_forward.cuh"
-#include "../dtype.hpp"
-#include "../row_norm.hpp"
-#include "../static_dispatch.hpp"
-#include "../status.hpp"
+#include "../../host/dtype.hpp"
+#include "../../host/static_dispatch.hpp"
+#include "../../host/status.hpp"
+#include "norm_ops.cuh"
+#include "row_norm.hpp"
+#include "row_norm_forward.cuh"
 
 namespace cunorm {
 

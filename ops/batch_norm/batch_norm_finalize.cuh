@@ -13,12 +13,12 @@
 
 #include <cstdint>
 
-#include "float_math.cuh"
-#include "global_memory.cuh"
-#include "numeric.cuh"
-#include "platform.cuh"
-#include "reduce.cuh"
-#include "welford.cuh"
+#include "../../kernels/float_math.cuh"
+#include "../../kernels/global_memory.cuh"
+#include "../../kernels/numeric.cuh"
+#include "../../kernels/platform.cuh"
+#include "../../kernels/reduce.cuh"
+#include "../../kernels/welford.cuh"
 
 namespace cunorm::kernels {
 
