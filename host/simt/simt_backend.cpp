@@ -14,7 +14,7 @@
 namespace cunorm {
 
 SimtBackend::SimtBackend(const simt::Target& target) : target_(target) {
-  device_.name = "SIMT engine emulating " + target.name + " (" + target.models + ")";
+  device_.name = std::string("SIMT engine emulating ") + target.name + " (" + target.models + ")";
   device_.cc_major = target.cc_major;
   device_.cc_minor = target.cc_minor;
   device_.sm_count = target.sm_count;
@@ -92,7 +92,7 @@ Status create_simt_backend(std::unique_ptr<Backend>* backend) {
   const simt::Target* target = simt::environment_target();
   if (target == nullptr) {
     std::string names;
-    for (const simt::Target& t : simt::known_targets()) names += (names.empty() ? "" : ", ") + t.name;
+    for (const simt::Target& t : simt::known_targets()) names += std::string(names.empty() ? "" : ", ") + t.name;
     return Status::invalid("CUNORM_SIMT_TARGET must be one of " + names + ", got \"" +
                            std::getenv("CUNORM_SIMT_TARGET") + "\"");
   }

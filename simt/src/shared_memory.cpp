@@ -92,7 +92,7 @@ void* Worker::static_shared(const void* key, std::size_t bytes, std::size_t alig
     fail(FaultText() << "static shared memory of " << static_bytes << " bytes plus "
                      << launch_.config.dynamic_shared_bytes << " dynamic bytes exceed the "
                      << launch_.target->shared_per_block_optin << " bytes per block of "
-                     << launch_.target->name.c_str(),
+                     << launch_.target->name,
          loc);
   }
   if (block.static_allocations.size() == kMaxStaticSharedVariables) {

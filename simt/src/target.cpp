@@ -3,14 +3,14 @@
 #include "simt/target.hpp"
 
 #include <cstdlib>
-#include <mutex>
+#include <iterator>
 
 namespace simt {
 namespace {
 
-Target make(const char* name, const char* models, int major, int minor, int sms, int threads_per_sm, int blocks_per_sm,
-            std::size_t optin, std::size_t per_sm) {
-  Target t;
+constexpr Target make(const char* name, const char* models, int major, int minor, int sms, int threads_per_sm,
+                      int blocks_per_sm, std::size_t optin, std::size_t per_sm) {
+  Target t{};
   t.name = name;
   t.models = models;
   t.cc_major = major;
@@ -23,32 +23,25 @@ Target make(const char* name, const char* models, int major, int minor, int sms,
   return t;
 }
 
+// Constant-initialized: no constructor runs, so no launch can see the table half built and an
+// exhausted heap cannot leave it unbuilt.
+constexpr Target kTargets[] = {
+    make("sm_75", "Tesla T4", 7, 5, 40, 1024, 16, 64 * 1024, 64 * 1024),
+    make("sm_80", "A100 SXM", 8, 0, 108, 2048, 32, 163 * 1024, 164 * 1024),
+    make("sm_86", "RTX A6000", 8, 6, 84, 1536, 16, 99 * 1024, 100 * 1024),
+    make("sm_89", "L40S", 8, 9, 142, 1536, 24, 99 * 1024, 100 * 1024),
+    make("sm_90", "H100 SXM", 9, 0, 132, 2048, 32, 227 * 1024, 228 * 1024),
+    make("sm_100", "B200", 10, 0, 148, 2048, 32, 227 * 1024, 228 * 1024),
+    make("sm_120", "RTX 5090", 12, 0, 170, 1536, 32, 99 * 1024, 100 * 1024),
+};
+
 }  // namespace
 
-const std::vector<Target>& known_targets() {
-  // Built under std::call_once rather than as a function-local static: ThreadSanitizer builds
-  // leave the engine uninstrumented, so TSan would miss the static's guard and take the first
-  // concurrent launches' reads of the table for races with its construction; call_once's
-  // pthread_once is an edge it sees.
-  static std::once_flag built;
-  static const std::vector<Target>* targets = nullptr;  // lives until exit
-  std::call_once(built, [] {
-    targets = new std::vector<Target>{
-        make("sm_75", "Tesla T4", 7, 5, 40, 1024, 16, 64 * 1024, 64 * 1024),
-        make("sm_80", "A100 SXM", 8, 0, 108, 2048, 32, 163 * 1024, 164 * 1024),
-        make("sm_86", "RTX A6000", 8, 6, 84, 1536, 16, 99 * 1024, 100 * 1024),
-        make("sm_89", "L40S", 8, 9, 142, 1536, 24, 99 * 1024, 100 * 1024),
-        make("sm_90", "H100 SXM", 9, 0, 132, 2048, 32, 227 * 1024, 228 * 1024),
-        make("sm_100", "B200", 10, 0, 148, 2048, 32, 227 * 1024, 228 * 1024),
-        make("sm_120", "RTX 5090", 12, 0, 170, 1536, 32, 99 * 1024, 100 * 1024),
-    };
-  });
-  return *targets;
-}
+TargetTable known_targets() { return {std::begin(kTargets), std::end(kTargets)}; }
 
 const Target* find_target(const std::string& name) {
   for (const Target& t : known_targets()) {
-    if (t.name == name) return &t;
+    if (name == t.name) return &t;
   }
   return nullptr;
 }

@@ -1,7 +1,8 @@
 // The worker-thread pool (see worker_pool.hpp). Its threads wait on one queue of copies of
 // launch jobs. The pool lives until the process exits (its threads never end, so nothing may
-// destroy what they wait on); fork() hands the child a fresh, empty pool, since the child has
-// none of the parent's threads and the parent's condition variables count their waiters.
+// destroy what they wait on); a child after fork() leaves its parent's pool and creates its own
+// on its first launch, since the child has none of the parent's threads and the parent's
+// condition variables count their waiters.
 #include "worker_pool.hpp"
 
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <new>
 #include <system_error>
 #include <thread>
 #include <vector>
@@ -19,6 +21,7 @@ namespace {
 
 struct Copy {
   const std::function<void()>* job = nullptr;
+  bool queued = false;
   bool started = false;
   bool done = false;
 };
@@ -29,9 +32,17 @@ struct Pool {
   std::condition_variable copy_done;
   std::deque<Copy*> queue;
   int threads = 0;
+  Pool* abandoned_before = nullptr;  // the next of abandoned_pools
 };
 
-Pool* current_pool = nullptr;  // replaced, never destroyed, in a child after fork()
+// The pool is created on first need under `creation` rather than by std::call_once: an
+// exhausted heap makes creating it throw, and a pthread_once left by an exception (as
+// ThreadSanitizer's interceptor leaves it) blocks every later caller; here the next launch tries
+// again.
+std::mutex creation;              // guards the three below
+Pool* current_pool = nullptr;     // cleared, never destroyed, in a child after fork()
+Pool* abandoned_pools = nullptr;  // the parents' pools in a child, reachable for leak checkers
+bool fork_handlers_installed = false;
 
 void serve(Pool* pool) {
   std::unique_lock<std::mutex> lock(pool->mutex);
@@ -48,22 +59,32 @@ void serve(Pool* pool) {
   }
 }
 
-void lock_for_fork() { current_pool->mutex.lock(); }
-void unlock_after_fork() { current_pool->mutex.unlock(); }
-// The parent's pool stays allocated in the child (its mutex held, its waiters gone): reachable
-// through this list, so leak checkers do not count it.
+void lock_for_fork() {
+  creation.lock();
+  if (current_pool != nullptr) current_pool->mutex.lock();
+}
+void unlock_after_fork() {
+  if (current_pool != nullptr) current_pool->mutex.unlock();
+  creation.unlock();
+}
+// The parent's pool stays allocated in the child (its mutex held, its waiters gone); the
+// child's first launch creates its own. Allocates nothing, since nothing here may throw.
 void start_over_in_child() {
-  static std::vector<Pool*>* abandoned = new std::vector<Pool*>();  // lives until exit
-  abandoned->push_back(current_pool);
-  current_pool = new Pool();
+  if (current_pool != nullptr) {
+    current_pool->abandoned_before = abandoned_pools;
+    abandoned_pools = current_pool;
+    current_pool = nullptr;
+  }
+  creation.unlock();
 }
 
 Pool& pool() {
-  static std::once_flag created;
-  std::call_once(created, [] {
-    current_pool = new Pool();
-    pthread_atfork(lock_for_fork, unlock_after_fork, start_over_in_child);
-  });
+  std::lock_guard<std::mutex> lock(creation);
+  if (!fork_handlers_installed) {
+    if (pthread_atfork(lock_for_fork, unlock_after_fork, start_over_in_child) != 0) throw std::bad_alloc();  // ENOMEM
+    fork_handlers_installed = true;
+  }
+  if (current_pool == nullptr) current_pool = new Pool();
   return *current_pool;
 }
 
@@ -76,11 +97,27 @@ void run_on_workers(int copies, const std::function<void()>& job) {
   }
   Pool& p = pool();
   std::vector<Copy> helpers(static_cast<std::size_t>(copies - 1));
+  // Withdraws the copies queued but not started and waits for the others, also when queueing
+  // them, creating threads or job() throws: the queue must not keep pointers into this frame.
+  struct Finish {
+    Pool& p;
+    std::vector<Copy>& helpers;
+    ~Finish() {
+      std::unique_lock<std::mutex> lock(p.mutex);
+      for (Copy& copy : helpers) {
+        if (copy.queued && !copy.started) p.queue.erase(std::find(p.queue.begin(), p.queue.end(), &copy));
+      }
+      p.copy_done.wait(lock, [this] {
+        return std::all_of(helpers.begin(), helpers.end(), [](const Copy& c) { return !c.started || c.done; });
+      });
+    }
+  } finish{p, helpers};
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     for (Copy& copy : helpers) {
       copy.job = &job;
       p.queue.push_back(&copy);
+      copy.queued = true;
     }
     // Enough threads for every copy queued, this launch's and other host threads'.
     while (p.threads < static_cast<int>(p.queue.size())) {
@@ -93,21 +130,6 @@ void run_on_workers(int copies, const std::function<void()>& job) {
     }
   }
   p.work_queued.notify_all();
-  // Withdraws the copies that did not start and waits for the others, also when job() throws:
-  // the queue must not keep pointers into this frame.
-  struct Finish {
-    Pool& p;
-    std::vector<Copy>& helpers;
-    ~Finish() {
-      std::unique_lock<std::mutex> lock(p.mutex);
-      for (Copy& copy : helpers) {
-        if (!copy.started) p.queue.erase(std::find(p.queue.begin(), p.queue.end(), &copy));
-      }
-      p.copy_done.wait(lock, [this] {
-        return std::all_of(helpers.begin(), helpers.end(), [](const Copy& c) { return !c.started || c.done; });
-      });
-    }
-  } finish{p, helpers};
   job();
 }
 

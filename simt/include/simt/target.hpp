@@ -5,13 +5,12 @@
 
 #include <cstddef>
 #include <string>
-#include <vector>
 
 namespace simt {
 
 struct Target {
-  std::string name;    // e.g. "sm_90"
-  std::string models;  // the part whose limits these are, e.g. "H100 SXM"
+  const char* name = "";    // e.g. "sm_90"
+  const char* models = "";  // the part whose limits these are, e.g. "H100 SXM"
   int cc_major = 0;
   int cc_minor = 0;
   int sm_count = 0;
@@ -26,8 +25,15 @@ struct Target {
   int registers_per_sm = 65536;
 };
 
-// The targets the engine knows, one per architecture the library is built for.
-const std::vector<Target>& known_targets();
+// The targets the engine knows, one per architecture the library is built for: a constant table,
+// so that reading it allocates nothing and waits for no initialization.
+struct TargetTable {
+  const Target* first;
+  const Target* last;
+  const Target* begin() const { return first; }
+  const Target* end() const { return last; }
+};
+TargetTable known_targets();
 // nullptr when the name is unknown.
 const Target* find_target(const std::string& name);
 // The target named by CUNORM_SIMT_TARGET, sm_90 (H100 SXM) when it is unset, nullptr when it
