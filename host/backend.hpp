@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <memory>
+#include <utility>
 
 #include "cunorm/cunorm.h"
 #include "device_info.hpp"
@@ -42,9 +43,10 @@ struct OpLaunch {
 
 class Backend {
  public:
+  Backend(cunormBackend_t kind, DeviceInfo device) : kind_(kind), device_(std::move(device)) {}
   virtual ~Backend() = default;
-  virtual cunormBackend_t kind() const = 0;
-  virtual const DeviceInfo& device() const = 0;
+  cunormBackend_t kind() const { return kind_; }
+  const DeviceInfo& device() const { return device_; }
   virtual Status set_stream(cudaStream_t stream) = 0;
   // 256-byte aligned; bytes == 0 gives NULL.
   virtual Status allocate(void** pointer, std::size_t bytes) = 0;
@@ -64,6 +66,10 @@ class Backend {
  protected:
   // Runs the op with this backend's launcher, through launch_registered_op (launch/registered_ops.hpp).
   virtual Status launch_op(const OpLaunch& op) = 0;
+
+ private:
+  cunormBackend_t kind_;
+  DeviceInfo device_;
 };
 
 // NO_DEVICE (with the CUDA runtime's reason) when no usable GPU exists; NOT_SUPPORTED when the

@@ -81,7 +81,7 @@ bool usable_device(DeviceInfo* info, std::string* why) {
 
 }  // namespace
 
-CudaBackend::CudaBackend(const DeviceInfo& device) : device_(device) {}
+CudaBackend::CudaBackend(const DeviceInfo& device) : Backend(CUNORM_BACKEND_CUDA, device) {}
 
 Status CudaBackend::set_stream(cudaStream_t stream) {
   stream_ = stream;
@@ -135,7 +135,7 @@ Status CudaBackend::synchronize() {
 }
 
 Status CudaBackend::launch_op(const OpLaunch& op) {
-  CudaLauncher launcher(stream_, device_);
+  CudaLauncher launcher(stream_, device());
   return launch_registered_op(launcher, op);
 }
 

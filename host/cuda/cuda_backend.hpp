@@ -9,8 +9,6 @@ namespace cunorm {
 class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const DeviceInfo& device);
-  cunormBackend_t kind() const override { return CUNORM_BACKEND_CUDA; }
-  const DeviceInfo& device() const override { return device_; }
   Status set_stream(cudaStream_t stream) override;
   Status allocate(void** pointer, std::size_t bytes) override;
   Status release(void* pointer) override;
@@ -22,7 +20,6 @@ class CudaBackend final : public Backend {
   Status launch_op(const OpLaunch& op) override;
   Status copy(void* destination, const void* source, std::size_t bytes, cudaMemcpyKind kind);
 
-  DeviceInfo device_;
   cudaStream_t stream_ = nullptr;
 };
 

@@ -13,19 +13,28 @@
 
 namespace cunorm {
 
-SimtBackend::SimtBackend(const simt::Target& target) : target_(target) {
-  device_.name = std::string("SIMT engine emulating ") + target.name + " (" + target.models + ")";
-  device_.cc_major = target.cc_major;
-  device_.cc_minor = target.cc_minor;
-  device_.sm_count = target.sm_count;
-  device_.max_threads_per_sm = target.max_threads_per_sm;
-  device_.max_blocks_per_sm = target.max_blocks_per_sm;
-  device_.registers_per_sm = target.registers_per_sm;
-  device_.shared_per_block = target.shared_per_block;
-  device_.shared_per_block_optin = target.shared_per_block_optin;
-  device_.shared_per_sm = target.shared_per_sm;
-  device_.max_cooperative_threads = simt::max_cooperative_threads();
+namespace {
+
+DeviceInfo device_of(const simt::Target& target) {
+  DeviceInfo device;
+  device.name = std::string("SIMT engine emulating ") + target.name + " (" + target.models + ")";
+  device.cc_major = target.cc_major;
+  device.cc_minor = target.cc_minor;
+  device.sm_count = target.sm_count;
+  device.max_threads_per_sm = target.max_threads_per_sm;
+  device.max_blocks_per_sm = target.max_blocks_per_sm;
+  device.registers_per_sm = target.registers_per_sm;
+  device.shared_per_block = target.shared_per_block;
+  device.shared_per_block_optin = target.shared_per_block_optin;
+  device.shared_per_sm = target.shared_per_sm;
+  device.max_cooperative_threads = simt::max_cooperative_threads();
+  return device;
 }
+
+}  // namespace
+
+SimtBackend::SimtBackend(const simt::Target& target)
+    : Backend(CUNORM_BACKEND_SIMT, device_of(target)), target_(target) {}
 
 SimtBackend::~SimtBackend() {
   for (void* pointer : allocations_) std::free(pointer);

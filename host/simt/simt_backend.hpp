@@ -14,8 +14,6 @@ class SimtBackend final : public Backend {
  public:
   explicit SimtBackend(const simt::Target& target);
   ~SimtBackend() override;
-  cunormBackend_t kind() const override { return CUNORM_BACKEND_SIMT; }
-  const DeviceInfo& device() const override { return device_; }
   Status set_stream(cudaStream_t stream) override;
   Status allocate(void** pointer, std::size_t bytes) override;
   Status release(void* pointer) override;
@@ -26,7 +24,6 @@ class SimtBackend final : public Backend {
  private:
   Status launch_op(const OpLaunch& op) override;
   const simt::Target& target_;
-  DeviceInfo device_;
   std::mutex allocations_mutex_;
   std::unordered_set<void*> allocations_;  // so that freeing a foreign pointer is an error, not a crash
 };

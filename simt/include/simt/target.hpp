@@ -9,19 +9,22 @@
 namespace simt {
 
 struct Target {
+  // What differs between the parts the engine models, in the order the table in target.cpp
+  // states it.
   const char* name = "";    // e.g. "sm_90"
   const char* models = "";  // the part whose limits these are, e.g. "H100 SXM"
   int cc_major = 0;
   int cc_minor = 0;
   int sm_count = 0;
-  int max_threads_per_block = 1024;
   int max_threads_per_sm = 0;
   int max_blocks_per_sm = 0;
+  std::size_t shared_per_block_optin = 0;  // the most one block may use after opting in
+  std::size_t shared_per_sm = 0;
+  // The same on every architecture the library is built for.
+  int max_threads_per_block = 1024;
   int max_block_dim[3] = {1024, 1024, 64};
   long long max_grid_dim[3] = {2147483647LL, 65535, 65535};
   std::size_t shared_per_block = 48 * 1024;  // without the cudaFuncSetAttribute opt-in
-  std::size_t shared_per_block_optin = 0;    // the most one block may use after opting in
-  std::size_t shared_per_sm = 0;
   int registers_per_sm = 65536;
 };
 
