@@ -109,43 +109,55 @@ Status run(cunormContext& context, const BatchNormCall& call, const cunorm::Batc
   return context.backend->launch(call, plan, workspace);
 }
 
+// One BatchNorm call: its problem, its plan (whose workspace the sizes determine), a training
+// batch's two values per channel, its buffers and scalars as `describe` states them in argument
+// order, then the workspace and the launch.
+template <class Describe>
+cunormStatus_t run_batch_norm(cunormHandle_t handle, const BatchNormCall& call, Describe describe) {
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    Bytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_problem(call.layout, call.n, call.c, call.s, call.dtype, call.param_dtype, &bytes));
+    cunorm::BatchNormPlan plan;
+    CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
+    if (call.kind == BatchNormKind::kTraining || call.kind == BatchNormKind::kBackward) {
+      CUNORM_RETURN_IF_ERROR(check_training_batch(call.n, call.c, call.s));
+    }
+    cunorm::CallArguments arguments(call.n * call.s == 0);
+    describe(arguments, bytes);
+    CUNORM_RETURN_IF_ERROR(arguments.result());
+    return run(context, call, plan);
+  });
+}
+
 cunormStatus_t forward_training(cunormHandle_t handle, cunormLayout_t layout, int64_t n, int64_t c, int64_t s,
                                 cunormDataType_t dtype, cunormDataType_t param_dtype, const void* x, const void* gamma,
                                 const void* beta, float eps, float momentum, bool check_mode,
                                 cunormRunningVarMode_t mode, float* running_mean, float* running_var, void* y,
                                 float* saved_mean, float* saved_invstd) {
-  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    Bytes bytes;
-    CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &bytes));
-    BatchNormCall call = cunorm::batch_norm_call(BatchNormKind::kTraining, layout, n, c, s, dtype, param_dtype, x);
-    call.gamma = gamma;
-    call.beta = beta;
-    call.eps = eps;
-    call.momentum = momentum;
-    call.unbiased_running_var = mode == CUNORM_RUNNING_VAR_UNBIASED;
-    call.running_mean = running_mean;
-    call.running_var = running_var;
-    call.out = y;
-    call.out_mean = saved_mean;
-    call.out_invstd = saved_invstd;
-    cunorm::BatchNormPlan plan;
-    CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
-    CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
-    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(n * s == 0)
-                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .input("beta", beta, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .then([&] { return cunorm::check_eps(eps); })
-                               .then([&] { return check_momentum(momentum); })
-                               .then([&] { return check_mode ? check_running_var_mode(mode) : Status::ok(); })
-                               .output("running_mean", running_mean, sizeof(float), bytes.channel, Null::kAllowed)
-                               .output("running_var", running_var, sizeof(float), bytes.channel, Null::kAllowed)
-                               .then([&] { return check_running_pair(running_mean, running_var); })
-                               .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
-                               .output("saved_mean", saved_mean, sizeof(float), bytes.channel, Null::kAllowed)
-                               .output("saved_invstd", saved_invstd, sizeof(float), bytes.channel, Null::kAllowed)
-                               .result());
-    return run(context, call, plan);
+  BatchNormCall call = cunorm::batch_norm_call(BatchNormKind::kTraining, layout, n, c, s, dtype, param_dtype, x);
+  call.gamma = gamma;
+  call.beta = beta;
+  call.eps = eps;
+  call.momentum = momentum;
+  call.unbiased_running_var = mode == CUNORM_RUNNING_VAR_UNBIASED;
+  call.running_mean = running_mean;
+  call.running_var = running_var;
+  call.out = y;
+  call.out_mean = saved_mean;
+  call.out_invstd = saved_invstd;
+  return run_batch_norm(handle, call, [&](cunorm::CallArguments& arguments, const Bytes& bytes) {
+    arguments.input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+        .input("beta", beta, bytes.param_elem, bytes.params, Null::kAllowed)
+        .then([&] { return cunorm::check_eps(eps); })
+        .then([&] { return check_momentum(momentum); })
+        .then([&] { return check_mode ? check_running_var_mode(mode) : Status::ok(); })
+        .output("running_mean", running_mean, sizeof(float), bytes.channel, Null::kAllowed)
+        .output("running_var", running_var, sizeof(float), bytes.channel, Null::kAllowed)
+        .then([&] { return check_running_pair(running_mean, running_var); })
+        .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
+        .output("saved_mean", saved_mean, sizeof(float), bytes.channel, Null::kAllowed)
+        .output("saved_invstd", saved_invstd, sizeof(float), bytes.channel, Null::kAllowed);
   });
 }
 
@@ -155,39 +167,31 @@ cunormStatus_t backward(cunormHandle_t handle, bool inference, cunormLayout_t la
                         void* dbeta) {
   const char* mean_name = inference ? "running_mean" : "saved_mean";
   const char* second_name = inference ? "running_var" : "saved_invstd";
-  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    Bytes bytes;
-    CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &bytes));
-    const BatchNormKind kind = inference ? BatchNormKind::kBackwardInference : BatchNormKind::kBackward;
-    BatchNormCall call = cunorm::batch_norm_call(kind, layout, n, c, s, dtype, param_dtype, x);
-    call.dy = dy;
-    call.gamma = gamma;
-    call.eps = eps;
-    if (inference) {
-      call.running_mean = const_cast<float*>(mean);
-      call.running_var = const_cast<float*>(second);
-    } else {
-      call.saved_mean = mean;
-      call.saved_invstd = second;
-    }
-    call.out = dx;
-    call.dgamma = dgamma;
-    call.dbeta = dbeta;
-    cunorm::BatchNormPlan plan;
-    CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
-    if (!inference) CUNORM_RETURN_IF_ERROR(check_training_batch(n, c, s));
-    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(n * s == 0)
-                               .input("dy", dy, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .input(mean_name, mean, sizeof(float), bytes.channel, Null::kRejected)
-                               .input(second_name, second, sizeof(float), bytes.channel, Null::kRejected)
-                               .then([&] { return inference ? cunorm::check_eps(eps) : Status::ok(); })
-                               .output("dx", dx, bytes.elem, bytes.tensor, Null::kWhenEmpty, "dy")
-                               .output("dgamma", dgamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .output("dbeta", dbeta, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .result());
-    return run(context, call, plan);
+  const BatchNormKind kind = inference ? BatchNormKind::kBackwardInference : BatchNormKind::kBackward;
+  BatchNormCall call = cunorm::batch_norm_call(kind, layout, n, c, s, dtype, param_dtype, x);
+  call.dy = dy;
+  call.gamma = gamma;
+  call.eps = eps;
+  if (inference) {
+    call.running_mean = const_cast<float*>(mean);
+    call.running_var = const_cast<float*>(second);
+  } else {
+    call.saved_mean = mean;
+    call.saved_invstd = second;
+  }
+  call.out = dx;
+  call.dgamma = dgamma;
+  call.dbeta = dbeta;
+  return run_batch_norm(handle, call, [&](cunorm::CallArguments& arguments, const Bytes& bytes) {
+    arguments.input("dy", dy, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+        .input(mean_name, mean, sizeof(float), bytes.channel, Null::kRejected)
+        .input(second_name, second, sizeof(float), bytes.channel, Null::kRejected)
+        .then([&] { return inference ? cunorm::check_eps(eps) : Status::ok(); })
+        .output("dx", dx, bytes.elem, bytes.tensor, Null::kWhenEmpty, "dy")
+        .output("dgamma", dgamma, bytes.param_elem, bytes.params, Null::kAllowed)
+        .output("dbeta", dbeta, bytes.param_elem, bytes.params, Null::kAllowed);
   });
 }
 
@@ -234,28 +238,21 @@ cunormStatus_t cunormBatchNormForwardInference(cunormHandle_t handle, cunormLayo
                                                const void* x, const void* gamma, const void* beta,
                                                const float* running_mean, const float* running_var, float eps,
                                                void* y) {
-  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    Bytes bytes;
-    CUNORM_RETURN_IF_ERROR(check_problem(layout, n, c, s, dtype, param_dtype, &bytes));
-    BatchNormCall call = cunorm::batch_norm_call(BatchNormKind::kInference, layout, n, c, s, dtype, param_dtype, x);
-    call.gamma = gamma;
-    call.beta = beta;
-    call.eps = eps;
-    call.running_mean = const_cast<float*>(running_mean);
-    call.running_var = const_cast<float*>(running_var);
-    call.out = y;
-    cunorm::BatchNormPlan plan;
-    CUNORM_RETURN_IF_ERROR(plan_call(context, call, &plan));
-    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(n * s == 0)
-                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .input("beta", beta, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .input("running_mean", running_mean, sizeof(float), bytes.channel, Null::kRejected)
-                               .input("running_var", running_var, sizeof(float), bytes.channel, Null::kRejected)
-                               .then([&] { return cunorm::check_eps(eps); })
-                               .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
-                               .result());
-    return run(context, call, plan);
+  BatchNormCall call = cunorm::batch_norm_call(BatchNormKind::kInference, layout, n, c, s, dtype, param_dtype, x);
+  call.gamma = gamma;
+  call.beta = beta;
+  call.eps = eps;
+  call.running_mean = const_cast<float*>(running_mean);
+  call.running_var = const_cast<float*>(running_var);
+  call.out = y;
+  return run_batch_norm(handle, call, [&](cunorm::CallArguments& arguments, const Bytes& bytes) {
+    arguments.input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+        .input("beta", beta, bytes.param_elem, bytes.params, Null::kAllowed)
+        .input("running_mean", running_mean, sizeof(float), bytes.channel, Null::kRejected)
+        .input("running_var", running_var, sizeof(float), bytes.channel, Null::kRejected)
+        .then([&] { return cunorm::check_eps(eps); })
+        .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x");
   });
 }
 

@@ -50,6 +50,33 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
   per_channel.block = dim3(256);
   per_channel.name = plan.name + " coefficients";
 
+  // The per-channel scale and shift from the running statistics (and, for a backward, the dx
+  // scale), into the coefficients.
+  auto inference_coefficients = [&](bool for_backward) {
+    const kernels::BatchNormInferenceArgs<P> args{c,
+                                                  call.eps,
+                                                  Global<const float>(call.running_mean),
+                                                  Global<const float>(call.running_var),
+                                                  gamma,
+                                                  beta,
+                                                  for_backward,
+                                                  Global<float>(coefficients)};
+    return launcher.launch(per_channel, kernels::batch_norm_inference_coefficients<P>, args);
+  };
+  // dgamma and dbeta from the partials, and the map's coefficients when `out` is given.
+  auto finalize_gradients = [&](Global<const float> mean, Global<const float> invstd, Global<float> out) {
+    const kernels::BatchNormGradientArgs<P> args{Global<const float>(partials),
+                                                 plan.chunks,
+                                                 c,
+                                                 count,
+                                                 mean,
+                                                 invstd,
+                                                 gamma,
+                                                 Global<P>(static_cast<P*>(call.dgamma)),
+                                                 Global<P>(static_cast<P*>(call.dbeta)),
+                                                 out};
+    return launcher.launch(finalize, kernels::batch_norm_finalize_gradients<P>, args);
+  };
   constexpr int kVector = 16 / sizeof(T);
   return dispatch_int<1, kVector>("vec", plan.vec, [&](auto vec) -> Status {
     constexpr int VEC = decltype(vec)::value;
@@ -102,15 +129,7 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
         return launcher.launch(finalize, kernels::batch_norm_finalize_statistics<P>, finalize_args);
       }
       case BatchNormKind::kInference: {
-        const kernels::BatchNormInferenceArgs<P> prep{c,
-                                                      call.eps,
-                                                      Global<const float>(call.running_mean),
-                                                      Global<const float>(call.running_var),
-                                                      gamma,
-                                                      beta,
-                                                      false,
-                                                      Global<float>(coefficients)};
-        CUNORM_RETURN_IF_ERROR(launcher.launch(per_channel, kernels::batch_norm_inference_coefficients<P>, prep));
+        CUNORM_RETURN_IF_ERROR(inference_coefficients(false));
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kAffine>{},
                    {x, {}, Global<const float>(coefficients), Global<T>(static_cast<T*>(call.out))});
       }
@@ -122,45 +141,18 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
                                                     {},
                                                     {},
                                                     Global<float>(partials)}));
-        const kernels::BatchNormGradientArgs<P> gradients{Global<const float>(partials),
-                                                          plan.chunks,
-                                                          c,
-                                                          count,
-                                                          Global<const float>(call.saved_mean),
-                                                          Global<const float>(call.saved_invstd),
-                                                          gamma,
-                                                          Global<P>(static_cast<P*>(call.dgamma)),
-                                                          Global<P>(static_cast<P*>(call.dbeta)),
-                                                          Global<float>(coefficients)};
-        CUNORM_RETURN_IF_ERROR(launcher.launch(finalize, kernels::batch_norm_finalize_gradients<P>, gradients));
+        CUNORM_RETURN_IF_ERROR(finalize_gradients(Global<const float>(call.saved_mean),
+                                                  Global<const float>(call.saved_invstd), Global<float>(coefficients)));
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kBackward>{},
                    {x, dy, Global<const float>(coefficients), Global<T>(static_cast<T*>(call.out))});
       }
       case BatchNormKind::kBackwardInference: {
-        const kernels::BatchNormInferenceArgs<P> prep{c,
-                                                      call.eps,
-                                                      Global<const float>(call.running_mean),
-                                                      Global<const float>(call.running_var),
-                                                      gamma,
-                                                      beta,
-                                                      true,
-                                                      Global<float>(coefficients)};
-        CUNORM_RETURN_IF_ERROR(launcher.launch(per_channel, kernels::batch_norm_inference_coefficients<P>, prep));
+        CUNORM_RETURN_IF_ERROR(inference_coefficients(true));
         const Global<const float> mean(coefficients), invstd(coefficients + c), dx_scale(coefficients + 2 * c);
         CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, {x, dy, mean, invstd, dx_scale, Global<T>(static_cast<T*>(call.out)),
                                                     Global<float>(partials)}));
         if (call.dgamma == nullptr && call.dbeta == nullptr) return Status::ok();
-        const kernels::BatchNormGradientArgs<P> gradients{Global<const float>(partials),
-                                                          plan.chunks,
-                                                          c,
-                                                          count,
-                                                          mean,
-                                                          invstd,
-                                                          gamma,
-                                                          Global<P>(static_cast<P*>(call.dgamma)),
-                                                          Global<P>(static_cast<P*>(call.dbeta)),
-                                                          {}};
-        return launcher.launch(finalize, kernels::batch_norm_finalize_gradients<P>, gradients);
+        return finalize_gradients(mean, invstd, {});
       }
     }
     return Status::internal("unknown BatchNorm call");

@@ -42,37 +42,37 @@ Status check_workspace(std::size_t workspace_bytes, int64_t rows, int64_t cols) 
   return cunorm::check_workspace_extent(workspace_bytes, "cols", {{"rows", rows}, {"cols", cols}});
 }
 
-Status plan_forward(cunormContext& context, const cunorm::RowNormForwardCall& call, cunorm::RowNormPlan* plan) {
-  if (call.rows == 0) return Status::ok();
-  *plan = cunorm::plan_row_norm_forward(call, context.backend->device());
-  return check_workspace(plan->workspace_bytes, call.rows, call.cols);
+cunorm::RowNormPlan plan_call(const cunorm::RowNormForwardCall& call, const cunorm::DeviceInfo& device) {
+  return cunorm::plan_row_norm_forward(call, device);
+}
+cunorm::RowNormPlan plan_call(const cunorm::RowNormBackwardCall& call, const cunorm::DeviceInfo& device) {
+  return cunorm::plan_row_norm_backward(call, device);
 }
 
-Status plan_backward(cunormContext& context, const cunorm::RowNormBackwardCall& call, cunorm::RowNormPlan* plan) {
-  if (call.rows == 0) return Status::ok();
-  *plan = cunorm::plan_row_norm_backward(call, context.backend->device());
-  return check_workspace(plan->workspace_bytes, call.rows, call.cols);
-}
-
-Status acquire_workspace(cunormContext& context, std::size_t bytes, void** workspace) {
-  *workspace = nullptr;
-  if (bytes == 0) return Status::ok();
-  return context.workspace.acquire(*context.backend, bytes, workspace);
-}
-
-// Everything after argument validation: workspace, launch. rows == 0 writes nothing.
-Status run_forward(cunormContext& context, const cunorm::RowNormForwardCall& call, const cunorm::RowNormPlan& plan) {
-  if (call.rows == 0) return Status::ok();
-  void* workspace = nullptr;
-  CUNORM_RETURN_IF_ERROR(acquire_workspace(context, plan.workspace_bytes, &workspace));
-  return context.backend->launch(call, plan, workspace);
-}
-
-Status run_backward(cunormContext& context, const cunorm::RowNormBackwardCall& call, const cunorm::RowNormPlan& plan) {
-  if (call.rows == 0) return Status::ok();
-  void* workspace = nullptr;
-  CUNORM_RETURN_IF_ERROR(acquire_workspace(context, plan.workspace_bytes, &workspace));
-  return context.backend->launch(call, plan, workspace);
+// One LayerNorm/RMSNorm call: its problem, its plan (whose workspace the sizes determine), its
+// buffers and scalars as `describe` states them in argument order, then the workspace and the
+// launch. An empty batch plans, acquires and writes nothing.
+template <class Call, class Describe>
+cunormStatus_t run_row_norm(cunormHandle_t handle, const Call& call, Describe describe) {
+  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
+    RowBytes bytes;
+    CUNORM_RETURN_IF_ERROR(check_row_problem(call.rows, call.cols, call.dtype, call.param_dtype, &bytes));
+    const bool empty = call.rows == 0;
+    cunorm::RowNormPlan plan;
+    if (!empty) {
+      plan = plan_call(call, context.backend->device());
+      CUNORM_RETURN_IF_ERROR(check_workspace(plan.workspace_bytes, call.rows, call.cols));
+    }
+    cunorm::CallArguments arguments(empty);
+    describe(arguments, bytes);
+    CUNORM_RETURN_IF_ERROR(arguments.result());
+    if (empty) return Status::ok();
+    void* workspace = nullptr;
+    if (plan.workspace_bytes != 0) {
+      CUNORM_RETURN_IF_ERROR(context.workspace.acquire(*context.backend, plan.workspace_bytes, &workspace));
+    }
+    return context.backend->launch(call, plan, workspace);
+  });
 }
 
 }  // namespace
@@ -96,90 +96,62 @@ cunormStatus_t cunormLayerNormWorkspaceSize(cunormHandle_t handle, int64_t rows,
 cunormStatus_t cunormLayerNormForward(cunormHandle_t handle, int64_t rows, int64_t cols, cunormDataType_t dtype,
                                       cunormDataType_t param_dtype, const void* x, const void* gamma, const void* beta,
                                       float eps, void* y, float* mean, float* rstd) {
-  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    RowBytes bytes;
-    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype, &bytes));
-    const cunorm::RowNormForwardCall call{
-        RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, x, gamma, beta, eps, y, mean, rstd};
-    cunorm::RowNormPlan plan;
-    CUNORM_RETURN_IF_ERROR(plan_forward(context, call, &plan));
-    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(rows == 0)
-                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .input("beta", beta, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .then([&] { return cunorm::check_eps(eps); })
-                               .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
-                               .output("mean", mean, sizeof(float), bytes.stats, Null::kAllowed)
-                               .output("rstd", rstd, sizeof(float), bytes.stats, Null::kAllowed)
-                               .result());
-    return run_forward(context, call, plan);
+  const cunorm::RowNormForwardCall call{
+      RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, x, gamma, beta, eps, y, mean, rstd};
+  return run_row_norm(handle, call, [&](cunorm::CallArguments& arguments, const RowBytes& bytes) {
+    arguments.input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+        .input("beta", beta, bytes.param_elem, bytes.params, Null::kAllowed)
+        .then([&] { return cunorm::check_eps(eps); })
+        .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
+        .output("mean", mean, sizeof(float), bytes.stats, Null::kAllowed)
+        .output("rstd", rstd, sizeof(float), bytes.stats, Null::kAllowed);
   });
 }
 
 cunormStatus_t cunormLayerNormBackward(cunormHandle_t handle, int64_t rows, int64_t cols, cunormDataType_t dtype,
                                        cunormDataType_t param_dtype, const void* dy, const void* x, const float* mean,
                                        const float* rstd, const void* gamma, void* dx, void* dgamma, void* dbeta) {
-  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    RowBytes bytes;
-    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype, &bytes));
-    const cunorm::RowNormBackwardCall call{
-        RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, dy, x, mean, rstd, gamma, dx, dgamma, dbeta};
-    cunorm::RowNormPlan plan;
-    CUNORM_RETURN_IF_ERROR(plan_backward(context, call, &plan));
-    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(rows == 0)
-                               .input("dy", dy, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("mean", mean, sizeof(float), bytes.stats, Null::kWhenEmpty)
-                               .input("rstd", rstd, sizeof(float), bytes.stats, Null::kWhenEmpty)
-                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .output("dx", dx, bytes.elem, bytes.tensor, Null::kWhenEmpty, "dy")
-                               .output("dgamma", dgamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .output("dbeta", dbeta, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .result());
-    return run_backward(context, call, plan);
+  const cunorm::RowNormBackwardCall call{
+      RowNormKind::kLayerNorm, rows, cols, dtype, param_dtype, dy, x, mean, rstd, gamma, dx, dgamma, dbeta};
+  return run_row_norm(handle, call, [&](cunorm::CallArguments& arguments, const RowBytes& bytes) {
+    arguments.input("dy", dy, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("mean", mean, sizeof(float), bytes.stats, Null::kWhenEmpty)
+        .input("rstd", rstd, sizeof(float), bytes.stats, Null::kWhenEmpty)
+        .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+        .output("dx", dx, bytes.elem, bytes.tensor, Null::kWhenEmpty, "dy")
+        .output("dgamma", dgamma, bytes.param_elem, bytes.params, Null::kAllowed)
+        .output("dbeta", dbeta, bytes.param_elem, bytes.params, Null::kAllowed);
   });
 }
 
 cunormStatus_t cunormRMSNormForward(cunormHandle_t handle, int64_t rows, int64_t cols, cunormDataType_t dtype,
                                     cunormDataType_t param_dtype, const void* x, const void* gamma, float eps, void* y,
                                     float* rrms) {
-  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    RowBytes bytes;
-    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype, &bytes));
-    const cunorm::RowNormForwardCall call{
-        RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, x, gamma, nullptr, eps, y, nullptr, rrms};
-    cunorm::RowNormPlan plan;
-    CUNORM_RETURN_IF_ERROR(plan_forward(context, call, &plan));
-    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(rows == 0)
-                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .then([&] { return cunorm::check_eps(eps); })
-                               .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
-                               .output("rrms", rrms, sizeof(float), bytes.stats, Null::kAllowed)
-                               .result());
-    return run_forward(context, call, plan);
+  const cunorm::RowNormForwardCall call{
+      RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, x, gamma, nullptr, eps, y, nullptr, rrms};
+  return run_row_norm(handle, call, [&](cunorm::CallArguments& arguments, const RowBytes& bytes) {
+    arguments.input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+        .then([&] { return cunorm::check_eps(eps); })
+        .output("y", y, bytes.elem, bytes.tensor, Null::kWhenEmpty, "x")
+        .output("rrms", rrms, sizeof(float), bytes.stats, Null::kAllowed);
   });
 }
 
 cunormStatus_t cunormRMSNormBackward(cunormHandle_t handle, int64_t rows, int64_t cols, cunormDataType_t dtype,
                                      cunormDataType_t param_dtype, const void* dy, const void* x, const float* rrms,
                                      const void* gamma, void* dx, void* dgamma) {
-  return cunorm::run_with_handle(handle, [&](cunormContext& context) {
-    RowBytes bytes;
-    CUNORM_RETURN_IF_ERROR(check_row_problem(rows, cols, dtype, param_dtype, &bytes));
-    const cunorm::RowNormBackwardCall call{
-        RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, dy, x, nullptr, rrms, gamma, dx, dgamma, nullptr};
-    cunorm::RowNormPlan plan;
-    CUNORM_RETURN_IF_ERROR(plan_backward(context, call, &plan));
-    CUNORM_RETURN_IF_ERROR(cunorm::CallArguments(rows == 0)
-                               .input("dy", dy, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
-                               .input("rrms", rrms, sizeof(float), bytes.stats, Null::kWhenEmpty)
-                               .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .output("dx", dx, bytes.elem, bytes.tensor, Null::kWhenEmpty, "dy")
-                               .output("dgamma", dgamma, bytes.param_elem, bytes.params, Null::kAllowed)
-                               .result());
-    return run_backward(context, call, plan);
+  const cunorm::RowNormBackwardCall call{
+      RowNormKind::kRmsNorm, rows, cols, dtype, param_dtype, dy, x, nullptr, rrms, gamma, dx, dgamma, nullptr};
+  return run_row_norm(handle, call, [&](cunorm::CallArguments& arguments, const RowBytes& bytes) {
+    arguments.input("dy", dy, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("x", x, bytes.elem, bytes.tensor, Null::kWhenEmpty)
+        .input("rrms", rrms, sizeof(float), bytes.stats, Null::kWhenEmpty)
+        .input("gamma", gamma, bytes.param_elem, bytes.params, Null::kAllowed)
+        .output("dx", dx, bytes.elem, bytes.tensor, Null::kWhenEmpty, "dy")
+        .output("dgamma", dgamma, bytes.param_elem, bytes.params, Null::kAllowed);
   });
 }
 

@@ -47,7 +47,7 @@ struct RowNormBackwardCall {
 enum class RowNormVariant { kWarpRows, kBlockRegisters, kSegments, kUncached };
 
 // A row split into `count` segments of packs_per_segment packs, one block each; `slots` rows at
-// a time, in `waves` rounds (ops/row_norm/row_norm_forward.cuh, RowSegments).
+// a time, in `waves` rounds (ops/row_norm/row_segments.cuh, RowSegments).
 struct SegmentPlan {
   int count = 1;
   int packs_per_segment = 0;

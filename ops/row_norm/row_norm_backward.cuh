@@ -169,12 +169,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   using Reduce = BlockAllReduce<Gradient>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
   CUNORM_SHARED(State, row_terms);
-  const int segment = static_cast<int>(blockIdx.x) % seg.count;
-  const int slot = static_cast<int>(blockIdx.x) / seg.count;
-  const int first_pack = segment * seg.packs_per_segment;
-  const int packs = static_cast<int>(a.cols / VEC) - first_pack < seg.packs_per_segment
-                        ? static_cast<int>(a.cols / VEC) - first_pack
-                        : seg.packs_per_segment;
+  const SegmentPosition at = segment_position<VEC>(seg, a.cols);
+  const int first_pack = at.first_pack, packs = at.packs;
   const BackwardSegmentLayout<T, VEC> smem(seg.packs_per_segment);
   const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
   for (int p = tid; p < packs; p += threads) {
@@ -189,7 +185,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   }
   // Every block runs every wave (rows past the end included), so that the grid barriers match.
   for (int64_t wave = 0; wave < seg.waves; ++wave) {
-    const int64_t row = wave * seg.slots + slot;
+    const int64_t row = wave * seg.slots + at.slot;
     const bool row_valid = row < a.rows;
     const int64_t base = row * a.cols + static_cast<int64_t>(first_pack) * VEC;
     const RowStatistics st = row_valid ? load_statistics(a, row) : RowStatistics{0.0f, 0.0f};
@@ -208,20 +204,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
       }
     }
     terms = Reduce(reduce_storage).all_reduce(terms);
-    if (seg.count > 1) {
-      const int64_t buffer = (wave & 1) * seg.slots * seg.count;
-      if (tid == 0) store_state(seg.exchange, buffer + slot * seg.count + segment, terms);
-      grid_sync();
-      if (tid == 0) {
-        State merged = load_state<State>(seg.exchange, buffer + slot * seg.count);
-        for (int other = 1; other < seg.count; ++other) {
-          merged = Gradient::merge(merged, load_state<State>(seg.exchange, buffer + slot * seg.count + other));
-        }
-        row_terms = merged;
-      }
-      __syncthreads();
-      terms = row_terms;
-    }
+    terms = merge_row_segments<Gradient>(seg, at, wave, terms, row_terms);
     if (!row_valid) continue;
     const RowGradient rg = Op::finish_gradient(terms, static_cast<float>(a.cols));
     for (int p = tid; p < packs; p += threads) {
@@ -239,7 +222,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   }
   if (a.partial_dgamma.is_null()) return;
   // Each thread writes the elements it accumulated: no barrier needed.
-  const int64_t out = static_cast<int64_t>(slot) * a.cols + static_cast<int64_t>(first_pack) * VEC;
+  const int64_t out = static_cast<int64_t>(at.slot) * a.cols + static_cast<int64_t>(first_pack) * VEC;
   for (int p = tid; p < packs; p += threads) {
     CUNORM_UNROLL
     for (int e = 0; e < VEC; ++e) {

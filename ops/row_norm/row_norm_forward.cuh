@@ -27,6 +27,7 @@
 #include "../../kernels/platform.cuh"
 #include "../../kernels/reduce.cuh"
 #include "norm_ops.cuh"
+#include "row_segments.cuh"
 
 namespace cunorm::kernels {
 
@@ -41,16 +42,6 @@ struct RowNormForwardArgs {
   int64_t rows;
   int64_t cols;
   float eps;
-};
-
-// How the segments variant splits rows: `count` blocks per row, `slots` rows in flight, `waves`
-// rounds of slots; `exchange` holds 2 x slots x count partial states (double-buffered by wave).
-struct RowSegments {
-  int count;
-  int packs_per_segment;
-  int slots;
-  int64_t waves;
-  Global<float> exchange;
 };
 
 constexpr int kWarpRowsThreads = 128;
@@ -216,12 +207,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   using Reduce = BlockAllReduce<typename Op::Reducer>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
   CUNORM_SHARED(State, row_state);
-  const int segment = static_cast<int>(blockIdx.x) % seg.count;
-  const int slot = static_cast<int>(blockIdx.x) / seg.count;
-  const int first_pack = segment * seg.packs_per_segment;
-  const int packs = static_cast<int>(a.cols / VEC) - first_pack < seg.packs_per_segment
-                        ? static_cast<int>(a.cols / VEC) - first_pack
-                        : seg.packs_per_segment;
+  const SegmentPosition at = segment_position<VEC>(seg, a.cols);
+  const int first_pack = at.first_pack, packs = at.packs;
   Pack<T, VEC>* cache = dynamic_shared_memory<Pack<T, VEC>>();
   const int64_t cache_bytes = (static_cast<int64_t>(seg.packs_per_segment) * sizeof(Pack<T, VEC>) + 15) / 16 * 16;
   float* staged_gamma = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(cache) + cache_bytes);
@@ -240,7 +227,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   }
   // Every block runs every wave (rows past the end included), so that the grid barriers match.
   for (int64_t wave = 0; wave < seg.waves; ++wave) {
-    const int64_t row = wave * seg.slots + slot;
+    const int64_t row = wave * seg.slots + at.slot;
     const bool row_valid = row < a.rows;
     const int64_t base = row * a.cols + static_cast<int64_t>(first_pack) * VEC;
     if (row_valid) {
@@ -253,23 +240,10 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
         for (int e = 0; e < VEC; ++e) f(to_float(cache[p].elements[e]));
       }
     }));
-    if (seg.count > 1) {
-      const int64_t buffer = (wave & 1) * seg.slots * seg.count;
-      if (tid == 0) store_state(seg.exchange, buffer + slot * seg.count + segment, s);
-      grid_sync();
-      if (tid == 0) {
-        State merged = load_state<State>(seg.exchange, buffer + slot * seg.count);
-        for (int other = 1; other < seg.count; ++other) {
-          merged = Op::Reducer::merge(merged, load_state<State>(seg.exchange, buffer + slot * seg.count + other));
-        }
-        row_state = merged;
-      }
-      __syncthreads();
-      s = row_state;
-    }
+    s = merge_row_segments<typename Op::Reducer>(seg, at, wave, s, row_state);
     if (!row_valid) continue;
     const RowStatistics st = Op::finish(s, static_cast<float>(a.cols), a.eps);
-    if (segment == 0 && tid == 0) store_statistics(a, row, st);
+    if (at.segment == 0 && tid == 0) store_statistics(a, row, st);
     for (int p = tid; p < packs; p += threads) {
       float v[VEC], g[VEC], b[VEC];
       CUNORM_UNROLL
