@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support/backend_fixture.hpp"
+#include "support/bad_input.hpp"
 #include "support/host_array.hpp"
 
 namespace cunorm_test {
@@ -54,12 +55,7 @@ cunormStatus_t call(Entry entry, cunormHandle_t h, const Args& a) {
   return CUNORM_STATUS_INTERNAL_ERROR;
 }
 
-struct BadCase {
-  std::vector<Entry> entries;
-  const char* what;
-  std::function<void(Args&)> change;
-  const char* message;
-};
+using BadCase = cunorm_test::BadCase<Entry, Args>;
 
 const std::vector<Entry> kAll = {Entry::kTraining, Entry::kTrainingEx, Entry::kInference, Entry::kBackward,
                                  Entry::kBackwardInference};
@@ -180,19 +176,11 @@ TEST_P(BatchNormBadInput, IsRejectedAndWritesNothing) {
        [](Args& a) { a.dgamma = const_cast<float*>(a.saved_invstd); },
        "dgamma overlaps saved_invstd"},
   };
-  for (const BadCase& bad : cases) {
-    for (Entry entry : bad.entries) {
-      Args a = good;
-      bad.change(a);
-      SCOPED_TRACE(std::string(bad.what) + " in entry " + std::to_string(static_cast<int>(entry)));
-      EXPECT_EQ(call(entry, handle_, a), CUNORM_STATUS_INVALID_VALUE);
-      EXPECT_NE(std::string(cunormGetLastErrorMessage(handle_)).find(bad.message), std::string::npos)
-          << cunormGetLastErrorMessage(handle_);
-      for (const DeviceArray* out : outputs) EXPECT_TRUE(out->download().bitwise_equal(poison));
-      EXPECT_TRUE(d_rm.download().bitwise_equal(running));
-      EXPECT_TRUE(d_rv.download().bitwise_equal(running));
-    }
-  }
+  expect_each_rejected(handle_, good, cases, call, [&] {
+    for (const DeviceArray* out : outputs) EXPECT_TRUE(out->download().bitwise_equal(poison));
+    EXPECT_TRUE(d_rm.download().bitwise_equal(running));
+    EXPECT_TRUE(d_rv.download().bitwise_equal(running));
+  });
   for (Entry entry : kAll) {
     EXPECT_EQ(call(entry, handle_, good), CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle_);
     EXPECT_STREQ(cunormGetLastErrorMessage(handle_), "");

@@ -9,10 +9,10 @@
 #include <string>
 #include <tuple>
 
-#include "simt/launch.hpp"
 #include "support/backend_fixture.hpp"
 #include "support/batch_norm_case.hpp"
 #include "support/compare.hpp"
+#include "support/orders.hpp"
 
 namespace cunorm_test {
 namespace {
@@ -31,15 +31,6 @@ class BatchNorm : public ::testing::TestWithParam<Param>, protected BackendTest 
  protected:
   void TearDown() override { close(); }
 };
-
-RunningStatistics random_running(int64_t c, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> mean(-1.0f, 1.0f), var(0.5f, 2.0f);
-  RunningStatistics r{std::vector<float>(static_cast<std::size_t>(c)), std::vector<float>(static_cast<std::size_t>(c))};
-  for (float& v : r.mean) v = mean(rng);
-  for (float& v : r.var) v = var(rng);
-  return r;
-}
 
 void expect_same(const TrainingResult& a, const TrainingResult& b, const char* what) {
   EXPECT_TRUE(a.y.bitwise_equal(b.y)) << "y differs in " << what;
@@ -70,23 +61,12 @@ TEST_P(BatchNorm, EveryEntryPointMatchesReferenceAndIsDeterministic) {
   const GradientResult frozen = bn.backward_inference(handle_, running, true, true);
   bn.expect_backward_inference_matches_reference(running, frozen);
 
-  auto repeat = [&](const char* what) {
+  repeat_in_other_orders(backend, 4242, [&](const char* what) {
     expect_same(trained, bn.training(handle_, 0.1f, CUNORM_RUNNING_VAR_UNBIASED, &running), what);
     expect_same(grads, bn.backward(handle_, trained.saved_mean, trained.saved_invstd, true, true), what);
     EXPECT_TRUE(inferred.bitwise_equal(bn.inference(handle_, running))) << what;
     expect_same(frozen, bn.backward_inference(handle_, running, true, true), what);
-  };
-  if (backend == CUNORM_BACKEND_SIMT) {
-    for (simt::Order order : other_orders()) {
-      simt::Options options = simt::current_options();
-      options.order = order;
-      options.seed = 4242;
-      simt::ScopedOptions scoped(options);
-      repeat(simt::order_name(order));
-    }
-  } else {
-    repeat("a second run");
-  }
+  });
 }
 
 std::string name(const ::testing::TestParamInfo<Param>& info) {

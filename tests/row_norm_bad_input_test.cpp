@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "support/backend_fixture.hpp"
+#include "support/bad_input.hpp"
 #include "support/host_array.hpp"
 
 namespace cunorm_test {
@@ -43,12 +44,7 @@ cunormStatus_t call(Entry entry, cunormHandle_t h, const Args& a) {
   return CUNORM_STATUS_INTERNAL_ERROR;
 }
 
-struct BadCase {
-  std::vector<Entry> entries;
-  const char* what;
-  std::function<void(Args&)> change;
-  const char* message;
-};
+using BadCase = cunorm_test::BadCase<Entry, Args>;
 
 const std::vector<Entry> kAll = {Entry::kLayerNormForward, Entry::kLayerNormBackward, Entry::kRmsNormForward,
                                  Entry::kRmsNormBackward};
@@ -140,17 +136,9 @@ TEST_P(RowNormBadInput, IsRejectedAndWritesNothing) {
        [](Args& a) { a.dbeta = const_cast<float*>(a.saved_rstd); },
        "dbeta overlaps rstd"},
   };
-  for (const BadCase& bad : cases) {
-    for (Entry entry : bad.entries) {
-      Args a = good;
-      bad.change(a);
-      SCOPED_TRACE(std::string(bad.what) + " in entry " + std::to_string(static_cast<int>(entry)));
-      EXPECT_EQ(call(entry, handle_, a), CUNORM_STATUS_INVALID_VALUE);
-      EXPECT_NE(std::string(cunormGetLastErrorMessage(handle_)).find(bad.message), std::string::npos)
-          << cunormGetLastErrorMessage(handle_);
-      for (const DeviceArray* out : outputs) EXPECT_TRUE(out->download().bitwise_equal(poison));
-    }
-  }
+  expect_each_rejected(handle_, good, cases, call, [&] {
+    for (const DeviceArray* out : outputs) EXPECT_TRUE(out->download().bitwise_equal(poison));
+  });
   // Checked handle first, then left to right: with several bad arguments the first is reported.
   Args many = good;
   many.rows = -1;

@@ -46,6 +46,17 @@ const simt::BufferTraffic& traffic(const simt::LaunchRecord& record, const std::
   return record.buffers.front();
 }
 
+// Runs c's forward and then its backward, checks both against the reference, and returns the
+// launches they made.
+std::vector<simt::LaunchRecord> forward_and_backward(RowNormCase& c, cunormHandle_t handle) {
+  simt::LaunchRecorder recorder;
+  const ForwardResult saved = c.forward(handle);
+  const BackwardResult grads = c.backward(handle, saved, true, true);
+  c.expect_forward_matches_reference(saved);
+  c.expect_backward_matches_reference(saved, grads);
+  return recorder.records();
+}
+
 const int64_t kLengths[] = {1,    2,    3,    31,   32,   100,   511,   512,   513,   1000,  1024,
                             1025, 3000, 4096, 8192, 8193, 12345, 16384, 32768, 40000, 58000, 65536};
 
@@ -68,14 +79,9 @@ TEST_P(RowNormVariants, EveryInputElementIsReadOnceUpTo65536) {
         const int64_t rows = 2;
         RowNormCase c(norm, dtypes, rows, cols, true, 1e-5f, static_cast<uint64_t>(cols));
         const std::uint64_t tensor = c.x.byte_size();
-        simt::LaunchRecorder recorder;
-        const ForwardResult saved = c.forward(handle);
-        const BackwardResult grads = c.backward(handle, saved, true, true);
-        c.expect_forward_matches_reference(saved);
-        c.expect_backward_matches_reference(saved, grads);
-        ASSERT_GE(recorder.records().size(), 2u);
-        const simt::LaunchRecord& fwd = recorder.records()[0];
-        const simt::LaunchRecord& bwd = recorder.records()[1];
+        const std::vector<simt::LaunchRecord> launches = forward_and_backward(c, handle);
+        ASSERT_GE(launches.size(), 2u);
+        const simt::LaunchRecord &fwd = launches[0], &bwd = launches[1];
         if (target == "sm_90") {
           EXPECT_EQ(variant_of(fwd.name), expected_variant(true, cols)) << fwd.name;
           EXPECT_EQ(variant_of(bwd.name), expected_variant(false, cols)) << bwd.name;
@@ -122,14 +128,9 @@ TEST(RowNormUncached, LongRowsMatchTheReferenceAndReadWhatTheDocsSay) {
       const int64_t rows = 3;
       RowNormCase c(norm, {CUNORM_FLOAT32, CUNORM_FLOAT32}, rows, cols, true, 1e-5f, static_cast<uint64_t>(cols));
       const std::uint64_t tensor = c.x.byte_size();
-      simt::LaunchRecorder recorder;
-      const ForwardResult saved = c.forward(handle);
-      const BackwardResult grads = c.backward(handle, saved, true, true);
-      c.expect_forward_matches_reference(saved);
-      c.expect_backward_matches_reference(saved, grads);
-      ASSERT_GE(recorder.records().size(), 2u);
-      const simt::LaunchRecord& fwd = recorder.records()[0];
-      const simt::LaunchRecord& bwd = recorder.records()[1];
+      const std::vector<simt::LaunchRecord> launches = forward_and_backward(c, handle);
+      ASSERT_GE(launches.size(), 2u);
+      const simt::LaunchRecord &fwd = launches[0], &bwd = launches[1];
       EXPECT_EQ(variant_of(fwd.name), "uncached") << fwd.name;
       EXPECT_EQ(variant_of(bwd.name), "uncached") << bwd.name;
       EXPECT_NE(fwd.name.find(cols % 4 == 0 ? " vec=4 " : " vec=1 "), std::string::npos) << fwd.name;

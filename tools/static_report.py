@@ -59,53 +59,61 @@ def family_of(demangled):
     return base
 
 
-def resource_usage(objects, cuobjdump, env):
-    """One record per (kernel, architecture) from cuobjdump -res-usage of every object."""
-    kernels = []
+def dump_lines(objects, cuobjdump, env, what, check=True):
+    """(architecture, line) for each line of `cuobjdump <what>` of every object, the architecture
+    that of the section the line is in; a line that starts a section comes as (architecture, None)."""
     for obj in objects:
-        text = subprocess.run([cuobjdump, "-res-usage", obj], capture_output=True, text=True, env=env,
-                              check=True).stdout
-        arch, function = None, None
+        text = subprocess.run([cuobjdump, what, obj], capture_output=True, text=True, env=env, check=check).stdout
+        arch = None
         for line in text.splitlines():
             m = ARCH_LINE.search(line)
             if m:
                 arch = m.group(1)
-                continue
-            m = RESOURCE_FUNCTION.match(line)
-            if m:
-                function = m.group(1)
-                continue
-            m = RESOURCES.search(line)
-            if m and function:
-                kernels.append({"mangled": function, "arch": arch, "registers": int(m.group(1)),
-                                "stack": int(m.group(2)), "shared": int(m.group(3)), "local": int(m.group(4))})
-                function = None
+                yield arch, None
+            else:
+                yield arch, line
+
+
+def resource_usage(objects, cuobjdump, env):
+    """One record per (kernel, architecture) from cuobjdump -res-usage of every object."""
+    kernels = []
+    function = None
+    for arch, line in dump_lines(objects, cuobjdump, env, "-res-usage"):
+        if line is None:
+            function = None
+            continue
+        m = RESOURCE_FUNCTION.match(line)
+        if m:
+            function = m.group(1)
+            continue
+        m = RESOURCES.search(line)
+        if m and function:
+            kernels.append({"mangled": function, "arch": arch, "registers": int(m.group(1)),
+                            "stack": int(m.group(2)), "shared": int(m.group(3)), "local": int(m.group(4))})
+            function = None
     return kernels
 
 
 def launch_bounds(objects, cuobjdump, env):
     """{(mangled, arch): threads} from each kernel's EIATTR_MAX_THREADS (its __launch_bounds__)."""
     bounds = {}
-    for obj in objects:
-        text = subprocess.run([cuobjdump, "-elf", obj], capture_output=True, text=True, env=env, check=True).stdout
-        arch, function, expect_value = None, None, False
-        for line in text.splitlines():
-            m = ARCH_LINE.search(line)
-            if m:
-                arch, function = m.group(1), None
-                continue
-            m = INFO_SECTION.match(line)
-            if m:
-                function = m.group(1)
-                continue
-            if "EIATTR_MAX_THREADS" in line:
-                expect_value = True
-                continue
-            m = HEX_VALUES.search(line)
-            if expect_value and m and function:
-                x, y, z = (int(v, 16) for v in m.group(1).split())
-                bounds[(function, arch)] = x * y * z
-                expect_value = False
+    function, expect_value = None, False
+    for arch, line in dump_lines(objects, cuobjdump, env, "-elf"):
+        if line is None:
+            function = None
+            continue
+        m = INFO_SECTION.match(line)
+        if m:
+            function = m.group(1)
+            continue
+        if "EIATTR_MAX_THREADS" in line:
+            expect_value = True
+            continue
+        m = HEX_VALUES.search(line)
+        if expect_value and m and function:
+            x, y, z = (int(v, 16) for v in m.group(1).split())
+            bounds[(function, arch)] = x * y * z
+            expect_value = False
     return bounds
 
 
@@ -135,25 +143,22 @@ STORE_128 = re.compile(r"\bSTG\.E(?:\.[A-Z0-9_]+)*\.128\b")
 def sass_vector_accesses(objects, cuobjdump, env):
     """{(mangled, arch): (has 128-bit load, has 128-bit store)} from every object's SASS."""
     found = {}
-    for obj in objects:
-        text = subprocess.run([cuobjdump, "-sass", obj], capture_output=True, text=True, env=env).stdout
-        arch, function = None, None
-        for line in text.splitlines():
-            m = ARCH_LINE.search(line)
-            if m:
-                arch = m.group(1)
-                continue
-            m = SASS_FUNCTION.search(line)
-            if m:
-                function = m.group(1)
-                found.setdefault((function, arch), [False, False])
-                continue
-            if function is None:
-                continue
-            if LOAD_128.search(line):
-                found[(function, arch)][0] = True
-            if STORE_128.search(line):
-                found[(function, arch)][1] = True
+    function = None
+    for arch, line in dump_lines(objects, cuobjdump, env, "-sass", check=False):
+        if line is None:
+            function = None
+            continue
+        m = SASS_FUNCTION.search(line)
+        if m:
+            function = m.group(1)
+            found.setdefault((function, arch), [False, False])
+            continue
+        if function is None:
+            continue
+        if LOAD_128.search(line):
+            found[(function, arch)][0] = True
+        if STORE_128.search(line):
+            found[(function, arch)][1] = True
     return found
 
 

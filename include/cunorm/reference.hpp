@@ -64,6 +64,11 @@ double param_or(const P* p, int64_t i, double absent) {
   return p == nullptr ? absent : to_double(p[i]);
 }
 
+// An optional output: written when given.
+inline void store_optional(double* out, int64_t i, double value) {
+  if (out != nullptr) out[i] = value;
+}
+
 // Distance in elements between neighbours along n, c and s, so that every BatchNorm function
 // walks a channel the same way in both layouts.
 struct Strides {
@@ -123,12 +128,8 @@ void layer_norm_forward(int64_t rows, int64_t cols, const T* x, const P* gamma, 
     for (int64_t j = 0; j < cols; ++j) {
       y[r * cols + j] = (to_double(xr[j]) - mu) * rs * detail::param_or(gamma, j, 1.0) + detail::param_or(beta, j, 0.0);
     }
-    if (mean != nullptr) {
-      mean[r] = mu;
-    }
-    if (rstd != nullptr) {
-      rstd[r] = rs;
-    }
+    detail::store_optional(mean, r, mu);
+    detail::store_optional(rstd, r, rs);
   }
 }
 
@@ -141,12 +142,8 @@ void layer_norm_backward(int64_t rows, int64_t cols, const T* dy, const T* x, co
     return;
   }
   for (int64_t j = 0; j < cols; ++j) {
-    if (dgamma != nullptr) {
-      dgamma[j] = 0.0;
-    }
-    if (dbeta != nullptr) {
-      dbeta[j] = 0.0;
-    }
+    detail::store_optional(dgamma, j, 0.0);
+    detail::store_optional(dbeta, j, 0.0);
   }
   for (int64_t r = 0; r < rows; ++r) {
     const double mu = to_double(mean[r]);
@@ -192,9 +189,7 @@ void rms_norm_forward(int64_t rows, int64_t cols, const T* x, const P* gamma, do
     for (int64_t j = 0; j < cols; ++j) {
       y[r * cols + j] = to_double(xr[j]) * rr * detail::param_or(gamma, j, 1.0);
     }
-    if (rrms != nullptr) {
-      rrms[r] = rr;
-    }
+    detail::store_optional(rrms, r, rr);
   }
 }
 
@@ -258,12 +253,8 @@ void batch_norm_forward_training(cunormLayout_t layout, int64_t n, int64_t c, in
       running_mean[ci] = (1.0 - momentum) * running_mean[ci] + momentum * mu;
       running_var[ci] = (1.0 - momentum) * running_var[ci] + momentum * v;
     }
-    if (saved_mean != nullptr) {
-      saved_mean[ci] = mu;
-    }
-    if (saved_invstd != nullptr) {
-      saved_invstd[ci] = invstd;
-    }
+    detail::store_optional(saved_mean, ci, mu);
+    detail::store_optional(saved_invstd, ci, invstd);
   }
 }
 
@@ -312,12 +303,8 @@ void batch_norm_backward(cunormLayout_t layout, int64_t n, int64_t c, int64_t s,
       const double xhat = (to_double(x[i]) - mu) * invstd;
       dx[i] = scale * (to_double(dy[i]) - mean_dy - xhat * mean_dy_xhat);
     });
-    if (dgamma != nullptr) {
-      dgamma[ci] = sum_dy_xhat;
-    }
-    if (dbeta != nullptr) {
-      dbeta[ci] = sum_dy;
-    }
+    detail::store_optional(dgamma, ci, sum_dy_xhat);
+    detail::store_optional(dbeta, ci, sum_dy);
   }
 }
 
@@ -344,12 +331,8 @@ void batch_norm_backward_inference(cunormLayout_t layout, int64_t n, int64_t c, 
       sum_dy_xhat += d * (to_double(x[i]) - mu) * invstd;
       dx[i] = d * scale;
     });
-    if (dgamma != nullptr) {
-      dgamma[ci] = sum_dy_xhat;
-    }
-    if (dbeta != nullptr) {
-      dbeta[ci] = sum_dy;
-    }
+    detail::store_optional(dgamma, ci, sum_dy_xhat);
+    detail::store_optional(dbeta, ci, sum_dy);
   }
 }
 

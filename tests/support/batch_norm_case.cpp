@@ -70,6 +70,15 @@ BatchNormCase::BatchNormCase(cunormLayout_t layout_, DtypePair dtypes_, int64_t 
   beta.fill_uniform(rng, -0.5, 0.5);
 }
 
+RunningStatistics random_running(int64_t c, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> mean(-1.0f, 1.0f), var(0.5f, 2.0f);
+  RunningStatistics r{std::vector<float>(static_cast<std::size_t>(c)), std::vector<float>(static_cast<std::size_t>(c))};
+  for (float& v : r.mean) v = mean(rng);
+  for (float& v : r.var) v = var(rng);
+  return r;
+}
+
 std::string BatchNormCase::label() const {
   return std::string(layout == CUNORM_LAYOUT_NCHW ? "NCHW" : "NHWC") + " " + dtypes.label() + " n" + std::to_string(n) +
          " c" + std::to_string(c) + " s" + std::to_string(s);

@@ -28,6 +28,8 @@ struct RunningStatistics {
   std::vector<float> mean;
   std::vector<float> var;
 };
+// c seeded channels: means uniform in [-1, 1), variances in [0.5, 2).
+RunningStatistics random_running(int64_t c, uint64_t seed);
 
 class BatchNormCase {
  public:

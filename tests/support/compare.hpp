@@ -1,17 +1,17 @@
 // Element-by-element comparison with the reference, reporting how many values fail and the
-// first few, instead of thousands of assertion lines.
+// first few, instead of thousands of assertion lines. Public headers only, so that the tests of
+// the C++ layer, which use nothing else, use it too.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstddef>
-#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "cunorm/reference.hpp"
-#include "simt/launch.hpp"
 
 namespace cunorm_test {
 
@@ -33,17 +33,19 @@ void expect_close(const char* what, std::size_t count, Actual actual, const std:
   EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << count << " elements outside the tolerance";
 }
 
+// The same for a whole vector of results.
+template <class A>
+void expect_close(const std::string& what, const std::vector<A>& actual, const std::vector<double>& expected,
+                  const cunorm::reference::Tolerance& tolerance, const std::vector<double>& slack = {}) {
+  ASSERT_EQ(actual.size(), expected.size()) << what;
+  expect_close(
+      what.c_str(), actual.size(), [&](std::size_t i) { return static_cast<double>(actual[i]); }, expected, tolerance,
+      slack);
+}
+
 // Bit for bit, NaN payloads included.
 inline bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
-// The SIMT orders a determinism test repeats a call under, after the default forward order:
-// reverse and seeded random, or none when CUNORM_TEST_ONE_ORDER is set (the sanitizer job, which
-// checks memory safety; the main job checks determinism).
-inline std::vector<simt::Order> other_orders() {
-  if (std::getenv("CUNORM_TEST_ONE_ORDER") != nullptr) return {};
-  return {simt::Order::kReverse, simt::Order::kRandom};
 }
 
 }  // namespace cunorm_test
