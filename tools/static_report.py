@@ -54,6 +54,19 @@ def split_template_arguments(name):
     return out
 
 
+def element_bytes(template):
+    """The size of the first element type among template arguments, searched depth first (the row
+    kernels name it inside their load functor: DirectLoad<__half>); None if there is none."""
+    for argument in template:
+        if argument in ELEMENT_BYTES:
+            return ELEMENT_BYTES[argument]
+        if "<" in argument:
+            nested = element_bytes(split_template_arguments(argument))
+            if nested is not None:
+                return nested
+    return None
+
+
 def family_of(demangled):
     base = demangled.split("<")[0].split("::")[-1].replace("void ", "")
     return base
@@ -197,7 +210,7 @@ def main():
         if k["stack"] or k["local"]:
             problems.append(f"{k['arch']} {k['name']}: {k['stack']} bytes of stack, {k['local']} bytes of local memory")
         template = split_template_arguments(k["name"])
-        element = next((ELEMENT_BYTES[t] for t in template if t in ELEMENT_BYTES), None)
+        element = element_bytes(template)
         vector = (vec_index is not None and element is not None and len(template) > vec_index and
                   template[vec_index].isdigit() and int(template[vec_index]) * element == 16)
         k["vector_path"] = vector

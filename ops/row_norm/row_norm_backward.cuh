@@ -11,10 +11,13 @@
 //              in the workspace across a grid barrier (cooperative launch) when count > 1.
 //   uncached   rows too long for the grid's shared memory: x and dy read twice, the
 //              accumulators in the block's own row of the partials.
+// dy, x, gamma and dx are reached only through the argument struct's functors
+// (kernels/element_io.cuh); the partials and statistics through Global.
 #pragma once
 
 #include <cstdint>
 
+#include "../../kernels/element_io.cuh"
 #include "../../kernels/global_memory.cuh"
 #include "../../kernels/numeric.cuh"
 #include "../../kernels/platform.cuh"
@@ -24,38 +27,42 @@
 
 namespace cunorm::kernels {
 
-template <class T, class P>
+// dy, x, gamma and dx through functors (kernels/element_io.cuh): DyLoad = XLoad = DirectLoad<T>,
+// Affine = AffineParameters<P> (beta unused), Store = DirectStore<T> for the C API's ops. The
+// segments variant caches Pack<XLoad::Cached, VEC> and Pack<DyLoad::Cached, VEC> in shared
+// memory, which the host sizes (row_norm_plan.cpp) as packs of T.
+template <class DyLoad, class XLoad, class Affine, class Store>
 struct RowNormBackwardArgs {
-  Global<const T> dy;
-  Global<const T> x;
+  DyLoad dy;
+  XLoad x;
   Global<const float> mean;  // null for RMSNorm
   Global<const float> rstd;  // rstd or rrms
-  Global<const P> gamma;     // null: 1
-  Global<T> dx;
+  Affine affine;             // gamma (absent: 1)
+  Store dx;
   Global<float> partial_dgamma;  // [partial rows][cols]; null when no parameter gradient is wanted
   Global<float> partial_dbeta;   // [partial rows][cols]; null for RMSNorm or when not wanted
   int64_t rows;
   int64_t cols;
 };
 
-template <class T, class P>
-CUNORM_DEVICE RowStatistics load_statistics(const RowNormBackwardArgs<T, P>& a, int64_t row) {
+template <class Args>
+CUNORM_DEVICE RowStatistics load_statistics(const Args& a, int64_t row) {
   return RowStatistics{a.mean.is_null() ? 0.0f : load_one(a.mean, row), load_one(a.rstd, row)};
 }
 
 // ---- warp_rows -------------------------------------------------------------------------------
 // Dynamic shared memory: cols floats of gamma, then 2 * (128 / width) * cols floats where the
 // groups leave their dgamma and dbeta accumulators.
-template <class Op, class T, class P, int VEC, int CHUNKS>
+template <class Op, class DyLoad, class XLoad, class Affine, class Store, int VEC, int CHUNKS>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
-    row_norm_backward_warp_rows(RowNormBackwardArgs<T, P> a, int width) {
+    row_norm_backward_warp_rows(RowNormBackwardArgs<DyLoad, XLoad, Affine, Store> a, int width) {
   using Gradient = typename Op::GradientReducer;
   const int cols = static_cast<int>(a.cols);
   float* staged_gamma = dynamic_shared_memory<float>();
   float* group_sums = staged_gamma + cols;
   for (int col = static_cast<int>(threadIdx.x) * VEC; col < cols; col += static_cast<int>(blockDim.x) * VEC) {
     float g[VEC];
-    load_parameters<VEC>(a.gamma, col, 1.0f, g);
+    a.affine.template scale<VEC>(col, g);
     CUNORM_UNROLL
     for (int e = 0; e < VEC; ++e) staged_gamma[col + e] = g[e];
   }
@@ -76,13 +83,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
       const int col = (k * width + lane) * VEC;
       valid[k] = row_valid && col < cols;
       if (valid[k]) {
-        const Pack<T, VEC> x = load<VEC>(a.x, row * a.cols + col);
-        const Pack<T, VEC> dy = load<VEC>(a.dy, row * a.cols + col);
-        CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) {
-          xs[k][e] = to_float(x.elements[e]);
-          dys[k][e] = to_float(dy.elements[e]);
-        }
+        load_values<VEC>(a.x, row, col, xs[k]);
+        load_values<VEC>(a.dy, row, col, dys[k]);
       }
     }
     const RowStatistics st = row_valid ? load_statistics(a, row) : RowStatistics{0.0f, 0.0f};
@@ -103,15 +105,15 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
     for (int k = 0; k < CHUNKS; ++k) {
       if (!valid[k]) continue;
       const int col = (k * width + lane) * VEC;
-      Pack<T, VEC> dx;
+      float dx[VEC];
       CUNORM_UNROLL
       for (int e = 0; e < VEC; ++e) {
         const float xhat = normalized(xs[k][e], st);
-        dx.elements[e] = from_float<T>(input_gradient(staged_gamma[col + e] * dys[k][e], xhat, st, rg));
+        dx[e] = input_gradient(staged_gamma[col + e] * dys[k][e], xhat, st, rg);
         dgamma[k][e] += dys[k][e] * xhat;
         dbeta[k][e] += dys[k][e];
       }
-      store<VEC>(a.dx, row * a.cols + col, dx);
+      a.dx.template store<VEC>(row, col, dx);
     }
   }
   if (a.partial_dgamma.is_null()) return;
@@ -143,27 +145,28 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
 
 // ---- segments --------------------------------------------------------------------------------
 // Shared memory layout of one segment of packs_per_segment packs (host: row_norm_plan.cpp).
-template <class T, int VEC>
+template <class X, class Dy, int VEC>
 struct BackwardSegmentLayout {
-  Pack<T, VEC>* x;
-  Pack<T, VEC>* dy;
+  Pack<X, VEC>* x;
+  Pack<Dy, VEC>* dy;
   float* gamma;
   float* dgamma;
   float* dbeta;
   CUNORM_DEVICE explicit BackwardSegmentLayout(int packs_per_segment) {
-    const int64_t cache_bytes = (static_cast<int64_t>(packs_per_segment) * sizeof(Pack<T, VEC>) + 15) / 16 * 16;
+    const int64_t x_bytes = (static_cast<int64_t>(packs_per_segment) * sizeof(Pack<X, VEC>) + 15) / 16 * 16;
+    const int64_t dy_bytes = (static_cast<int64_t>(packs_per_segment) * sizeof(Pack<Dy, VEC>) + 15) / 16 * 16;
     unsigned char* base = dynamic_shared_memory<unsigned char>();
-    x = reinterpret_cast<Pack<T, VEC>*>(base);
-    dy = reinterpret_cast<Pack<T, VEC>*>(base + cache_bytes);
-    gamma = reinterpret_cast<float*>(base + 2 * cache_bytes);
+    x = reinterpret_cast<Pack<X, VEC>*>(base);
+    dy = reinterpret_cast<Pack<Dy, VEC>*>(base + x_bytes);
+    gamma = reinterpret_cast<float*>(base + x_bytes + dy_bytes);
     dgamma = gamma + packs_per_segment * VEC;
     dbeta = dgamma + packs_per_segment * VEC;
   }
 };
 
-template <class Op, class T, class P, int VEC>
+template <class Op, class DyLoad, class XLoad, class Affine, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
-    row_norm_backward_segments(RowNormBackwardArgs<T, P> a, RowSegments seg) {
+    row_norm_backward_segments(RowNormBackwardArgs<DyLoad, XLoad, Affine, Store> a, RowSegments seg) {
   using Gradient = typename Op::GradientReducer;
   using State = typename Gradient::State;
   using Reduce = BlockAllReduce<Gradient>;
@@ -171,11 +174,11 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   CUNORM_SHARED(State, row_terms);
   const SegmentPosition at = segment_position<VEC>(seg, a.cols);
   const int first_pack = at.first_pack, packs = at.packs;
-  const BackwardSegmentLayout<T, VEC> smem(seg.packs_per_segment);
+  const BackwardSegmentLayout<typename XLoad::Cached, typename DyLoad::Cached, VEC> smem(seg.packs_per_segment);
   const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
   for (int p = tid; p < packs; p += threads) {
     float g[VEC];
-    load_parameters<VEC>(a.gamma, static_cast<int64_t>(first_pack + p) * VEC, 1.0f, g);
+    a.affine.template scale<VEC>(static_cast<int64_t>(first_pack + p) * VEC, g);
     CUNORM_UNROLL
     for (int e = 0; e < VEC; ++e) {
       smem.gamma[p * VEC + e] = g[e];
@@ -187,19 +190,19 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   for (int64_t wave = 0; wave < seg.waves; ++wave) {
     const int64_t row = wave * seg.slots + at.slot;
     const bool row_valid = row < a.rows;
-    const int64_t base = row * a.cols + static_cast<int64_t>(first_pack) * VEC;
+    const int64_t first_col = static_cast<int64_t>(first_pack) * VEC;
     const RowStatistics st = row_valid ? load_statistics(a, row) : RowStatistics{0.0f, 0.0f};
     State terms = Gradient::empty();
     if (row_valid) {
       for (int p = tid; p < packs; p += threads) {
-        const Pack<T, VEC> x = load<VEC>(a.x, base + static_cast<int64_t>(p) * VEC);
-        const Pack<T, VEC> dy = load<VEC>(a.dy, base + static_cast<int64_t>(p) * VEC);
-        smem.x[p] = x;
-        smem.dy[p] = dy;
+        smem.x[p] = a.x.template fetch<VEC>(row, first_col + static_cast<int64_t>(p) * VEC);
+        smem.dy[p] = a.dy.template fetch<VEC>(row, first_col + static_cast<int64_t>(p) * VEC);
+        float x[VEC], dy[VEC];
+        XLoad::template unpack<VEC>(smem.x[p], x);
+        DyLoad::template unpack<VEC>(smem.dy[p], dy);
         CUNORM_UNROLL
         for (int e = 0; e < VEC; ++e) {
-          terms = Gradient::merge(terms, Op::gradient_terms(smem.gamma[p * VEC + e] * to_float(dy.elements[e]),
-                                                            normalized(to_float(x.elements[e]), st)));
+          terms = Gradient::merge(terms, Op::gradient_terms(smem.gamma[p * VEC + e] * dy[e], normalized(x[e], st)));
         }
       }
     }
@@ -208,16 +211,17 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
     if (!row_valid) continue;
     const RowGradient rg = Op::finish_gradient(terms, static_cast<float>(a.cols));
     for (int p = tid; p < packs; p += threads) {
-      Pack<T, VEC> dx;
+      float x[VEC], dy[VEC], dx[VEC];
+      XLoad::template unpack<VEC>(smem.x[p], x);
+      DyLoad::template unpack<VEC>(smem.dy[p], dy);
       CUNORM_UNROLL
       for (int e = 0; e < VEC; ++e) {
-        const float dy = to_float(smem.dy[p].elements[e]);
-        const float xhat = normalized(to_float(smem.x[p].elements[e]), st);
-        dx.elements[e] = from_float<T>(input_gradient(smem.gamma[p * VEC + e] * dy, xhat, st, rg));
-        smem.dgamma[p * VEC + e] += dy * xhat;
-        if (Op::kCentered) smem.dbeta[p * VEC + e] += dy;
+        const float xhat = normalized(x[e], st);
+        dx[e] = input_gradient(smem.gamma[p * VEC + e] * dy[e], xhat, st, rg);
+        smem.dgamma[p * VEC + e] += dy[e] * xhat;
+        if (Op::kCentered) smem.dbeta[p * VEC + e] += dy[e];
       }
-      store<VEC>(a.dx, base + static_cast<int64_t>(p) * VEC, dx);
+      a.dx.template store<VEC>(row, first_col + static_cast<int64_t>(p) * VEC, dx);
     }
   }
   if (a.partial_dgamma.is_null()) return;
@@ -241,8 +245,9 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
 // 48-80 bytes of loads per thread in flight (48-80 KB per SM, several times the latency-bandwidth
 // product), and ptxas for sm_100, sm_103 and sm_110 unrolled them into more than the 64
 // registers the launch bound allows (a spill).
-template <class Op, class T, class P, int VEC>
-CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1) row_norm_backward_uncached(RowNormBackwardArgs<T, P> a) {
+template <class Op, class DyLoad, class XLoad, class Affine, class Store, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
+    row_norm_backward_uncached(RowNormBackwardArgs<DyLoad, XLoad, Affine, Store> a) {
   using Gradient = typename Op::GradientReducer;
   using Reduce = BlockAllReduce<Gradient>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
@@ -255,41 +260,36 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1) row_norm_backward_u
     if (keep_dbeta) store<VEC>(a.partial_dbeta, partial + p * VEC, Pack<float, VEC>{});
   }
   for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
-    const int64_t base = row * a.cols;
     const RowStatistics st = load_statistics(a, row);
     typename Gradient::State terms = Gradient::empty();
     CUNORM_NO_UNROLL
     for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
-      const Pack<T, VEC> x = load<VEC>(a.x, base + p * VEC);
-      const Pack<T, VEC> dy = load<VEC>(a.dy, base + p * VEC);
-      float g[VEC];
-      load_parameters<VEC>(a.gamma, p * VEC, 1.0f, g);
+      float x[VEC], dy[VEC], g[VEC];
+      load_values<VEC>(a.x, row, p * VEC, x);
+      load_values<VEC>(a.dy, row, p * VEC, dy);
+      a.affine.template scale<VEC>(p * VEC, g);
       CUNORM_UNROLL
-      for (int e = 0; e < VEC; ++e) {
-        terms = Gradient::merge(
-            terms, Op::gradient_terms(g[e] * to_float(dy.elements[e]), normalized(to_float(x.elements[e]), st)));
-      }
+      for (int e = 0; e < VEC; ++e)
+        terms = Gradient::merge(terms, Op::gradient_terms(g[e] * dy[e], normalized(x[e], st)));
     }
     const RowGradient rg = Op::finish_gradient(Reduce(reduce_storage).all_reduce(terms), static_cast<float>(a.cols));
     CUNORM_NO_UNROLL
     for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
-      const Pack<T, VEC> x = load<VEC>(a.x, base + p * VEC);
-      const Pack<T, VEC> dy = load<VEC>(a.dy, base + p * VEC);
-      float g[VEC];
-      load_parameters<VEC>(a.gamma, p * VEC, 1.0f, g);
-      Pack<T, VEC> dx;
+      float x[VEC], dy[VEC], g[VEC], dx[VEC];
+      load_values<VEC>(a.x, row, p * VEC, x);
+      load_values<VEC>(a.dy, row, p * VEC, dy);
+      a.affine.template scale<VEC>(p * VEC, g);
       Pack<float, VEC> dgamma{}, dbeta{};
       if (keep_dgamma) dgamma = load<VEC>(a.partial_dgamma, partial + p * VEC);
       if (keep_dbeta) dbeta = load<VEC>(a.partial_dbeta, partial + p * VEC);
       CUNORM_UNROLL
       for (int e = 0; e < VEC; ++e) {
-        const float d = to_float(dy.elements[e]);
-        const float xhat = normalized(to_float(x.elements[e]), st);
-        dx.elements[e] = from_float<T>(input_gradient(g[e] * d, xhat, st, rg));
-        dgamma.elements[e] += d * xhat;
-        dbeta.elements[e] += d;
+        const float xhat = normalized(x[e], st);
+        dx[e] = input_gradient(g[e] * dy[e], xhat, st, rg);
+        dgamma.elements[e] += dy[e] * xhat;
+        dbeta.elements[e] += dy[e];
       }
-      store<VEC>(a.dx, base + p * VEC, dx);
+      a.dx.template store<VEC>(row, p * VEC, dx);
       if (keep_dgamma) store<VEC>(a.partial_dgamma, partial + p * VEC, dgamma);
       if (keep_dbeta) store<VEC>(a.partial_dbeta, partial + p * VEC, dbeta);
     }

@@ -18,16 +18,20 @@ Status launch_row_norm_backward(Launcher& launcher, const RowNormBackwardCall& c
   float* const partial_dbeta = gradients && call.kind == RowNormKind::kLayerNorm
                                    ? reinterpret_cast<float*>(ws + plan.partial_dbeta_offset)
                                    : nullptr;
-  const kernels::RowNormBackwardArgs<T, P> args{Global<const T>(static_cast<const T*>(call.dy)),
-                                                Global<const T>(static_cast<const T*>(call.x)),
-                                                Global<const float>(call.mean),
-                                                Global<const float>(call.rstd),
-                                                Global<const P>(static_cast<const P*>(call.gamma)),
-                                                Global<T>(static_cast<T*>(call.dx)),
-                                                Global<float>(partial_dgamma),
-                                                Global<float>(partial_dbeta),
-                                                call.rows,
-                                                call.cols};
+  using Load = kernels::DirectLoad<T>;
+  using Affine = kernels::AffineParameters<P>;
+  using Store = kernels::DirectStore<T>;
+  const kernels::RowNormBackwardArgs<Load, Load, Affine, Store> args{
+      Load{Global<const T>(static_cast<const T*>(call.dy)), call.cols},
+      Load{Global<const T>(static_cast<const T*>(call.x)), call.cols},
+      Global<const float>(call.mean),
+      Global<const float>(call.rstd),
+      Affine{Global<const P>(static_cast<const P*>(call.gamma)), Global<const P>()},
+      Store{Global<T>(static_cast<T*>(call.dx)), call.cols},
+      Global<float>(partial_dgamma),
+      Global<float>(partial_dbeta),
+      call.rows,
+      call.cols};
   constexpr int kVector = 16 / sizeof(T);
   CUNORM_RETURN_IF_ERROR(dispatch_row_norm_op(call.kind, [&](auto op) -> Status {
     using Op = typename decltype(op)::type;
@@ -38,17 +42,19 @@ Status launch_row_norm_backward(Launcher& launcher, const RowNormBackwardCall& c
           return dispatch_int<1, 2, 4, 8, 16>("chunks", plan.chunks, [&](auto chunks) -> Status {
             constexpr int CHUNKS = decltype(chunks)::value;
             if constexpr (VEC * CHUNKS <= 16) {
-              return launcher.launch(plan.shape, kernels::row_norm_backward_warp_rows<Op, T, P, VEC, CHUNKS>, args,
-                                     plan.width);
+              return launcher.launch(plan.shape,
+                                     kernels::row_norm_backward_warp_rows<Op, Load, Load, Affine, Store, VEC, CHUNKS>,
+                                     args, plan.width);
             } else {
               return Status::internal("backward warp_rows holds at most 16 elements per lane");
             }
           });
         case RowNormVariant::kSegments:
-          return launcher.launch(plan.shape, kernels::row_norm_backward_segments<Op, T, P, VEC>, args,
-                                 row_segments(plan, workspace));
+          return launcher.launch(plan.shape, kernels::row_norm_backward_segments<Op, Load, Load, Affine, Store, VEC>,
+                                 args, row_segments(plan, workspace));
         case RowNormVariant::kUncached:
-          return launcher.launch(plan.shape, kernels::row_norm_backward_uncached<Op, T, P, VEC>, args);
+          return launcher.launch(plan.shape, kernels::row_norm_backward_uncached<Op, Load, Load, Affine, Store, VEC>,
+                                 args);
         case RowNormVariant::kBlockRegisters: break;
       }
       return Status::internal("no backward kernel for this row normalization variant");

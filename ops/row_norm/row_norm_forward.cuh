@@ -16,14 +16,15 @@
 // squared deviations: no division per element), merged by Chan's formula across lanes, warps
 // and segments in a fixed order; rstd = 1/sqrt(var + eps) within 1 ulp (float_math.cuh).
 // VEC elements move per access: 16 bytes when every pointer is aligned and cols % VEC == 0, else
-// 1. Columns past cols in a thread's last pack are masked (the tail).
+// 1. Columns past cols in a thread's last pack are masked (the tail). x, gamma/beta and y are
+// reached only through the argument struct's functors (kernels/element_io.cuh).
 #pragma once
 
 #include <cstdint>
 
+#include "../../kernels/element_io.cuh"
 #include "../../kernels/float_math.cuh"
 #include "../../kernels/global_memory.cuh"
-#include "../../kernels/numeric.cuh"
 #include "../../kernels/platform.cuh"
 #include "../../kernels/reduce.cuh"
 #include "norm_ops.cuh"
@@ -31,12 +32,14 @@
 
 namespace cunorm::kernels {
 
-template <class T, class P>
+// x, gamma/beta and y through functors (kernels/element_io.cuh): Load = DirectLoad<T>, Affine =
+// AffineParameters<P>, Store = DirectStore<T> for the C API's ops. The segments variant caches
+// Pack<Load::Cached, VEC> in shared memory, which the host sizes (row_norm_plan.cpp) as packs of T.
+template <class Load, class Affine, class Store>
 struct RowNormForwardArgs {
-  Global<const T> x;
-  Global<const P> gamma;  // null: 1
-  Global<const P> beta;   // null: 0 (always null for RMSNorm)
-  Global<T> y;
+  Load x;
+  Affine affine;  // gamma (absent: 1) and beta (absent: 0; always absent for RMSNorm)
+  Store y;
   Global<float> mean;  // null: not stored (always null for RMSNorm)
   Global<float> rstd;  // rstd or rrms; null: not stored
   int64_t rows;
@@ -51,46 +54,34 @@ constexpr int kMaxBlockThreads = 1024;
 // without spilling on every architecture.
 constexpr int kSegmentMaxThreads = 512;
 
-template <class T, class P>
-CUNORM_DEVICE void store_statistics(const RowNormForwardArgs<T, P>& a, int64_t row, const RowStatistics& st) {
+template <class Args>
+CUNORM_DEVICE void store_statistics(const Args& a, int64_t row, const RowStatistics& st) {
   if (!a.mean.is_null()) store_one(a.mean, row, st.mean);
   if (!a.rstd.is_null()) store_one(a.rstd, row, st.scale);
 }
 
-// VEC parameters as floats, or `fallback` for each when the parameter is absent.
-template <int VEC, class P>
-CUNORM_DEVICE void load_parameters(Global<const P> p, int64_t col, float fallback, float (&out)[VEC]) {
-  if (p.is_null()) {
-    CUNORM_UNROLL
-    for (int e = 0; e < VEC; ++e) out[e] = fallback;
-    return;
-  }
-  const Pack<P, VEC> pack = load<VEC>(p, col);
+// y = xhat * g + b for VEC values of x at (row, col).
+template <int VEC, class Store>
+CUNORM_DEVICE void store_normalized(const Store& y, int64_t row, int64_t col, const float (&x)[VEC],
+                                    const RowStatistics& st, const float (&g)[VEC], const float (&b)[VEC]) {
+  float out[VEC];
   CUNORM_UNROLL
-  for (int e = 0; e < VEC; ++e) out[e] = to_float(pack.elements[e]);
-}
-
-template <class T, int VEC>
-CUNORM_DEVICE void store_normalized(Global<T> y, int64_t offset, const float (&x)[VEC], const RowStatistics& st,
-                                    const float (&g)[VEC], const float (&b)[VEC]) {
-  Pack<T, VEC> out;
-  CUNORM_UNROLL
-  for (int e = 0; e < VEC; ++e) out.elements[e] = from_float<T>(normalized(x[e], st) * g[e] + b[e]);
-  store<VEC>(y, offset, out);
+  for (int e = 0; e < VEC; ++e) out[e] = normalized(x[e], st) * g[e] + b[e];
+  y.template store<VEC>(row, col, out);
 }
 
 // ---- warp_rows -------------------------------------------------------------------------------
 // Dynamic shared memory: 2 * cols floats (gamma then beta).
-template <class Op, class T, class P, int VEC, int CHUNKS>
+template <class Op, class Load, class Affine, class Store, int VEC, int CHUNKS>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
-    row_norm_forward_warp_rows(RowNormForwardArgs<T, P> a, int width) {
+    row_norm_forward_warp_rows(RowNormForwardArgs<Load, Affine, Store> a, int width) {
   const int cols = static_cast<int>(a.cols);
   float* staged_gamma = dynamic_shared_memory<float>();
   float* staged_beta = staged_gamma + cols;
   for (int col = static_cast<int>(threadIdx.x) * VEC; col < cols; col += static_cast<int>(blockDim.x) * VEC) {
     float g[VEC], b[VEC];
-    load_parameters<VEC>(a.gamma, col, 1.0f, g);
-    load_parameters<VEC>(a.beta, col, 0.0f, b);
+    a.affine.template scale<VEC>(col, g);
+    a.affine.template shift<VEC>(col, b);
     CUNORM_UNROLL
     for (int e = 0; e < VEC; ++e) {
       staged_gamma[col + e] = g[e];
@@ -114,11 +105,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
     for (int k = 0; k < CHUNKS; ++k) {
       const int col = (k * width + lane) * VEC;
       valid[k] = row_valid && col < cols;
-      if (valid[k]) {
-        const Pack<T, VEC> pack = load<VEC>(a.x, row * a.cols + col);
-        CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) v[k][e] = to_float(pack.elements[e]);
-      }
+      if (valid[k]) load_values<VEC>(a.x, row, col, v[k]);
     }
     const auto s = warp_all_reduce<typename Op::Reducer>(Op::thread_state([&](auto&& f) {
                                                            CUNORM_UNROLL
@@ -142,15 +129,15 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
         g[e] = staged_gamma[col + e];
         b[e] = staged_beta[col + e];
       }
-      store_normalized<T, VEC>(a.y, row * a.cols + col, v[k], st, g, b);
+      store_normalized<VEC>(a.y, row, col, v[k], st, g, b);
     }
   }
 }
 
 // ---- block_registers -------------------------------------------------------------------------
-template <class Op, class T, class P, int VEC, int CHUNKS>
+template <class Op, class Load, class Affine, class Store, int VEC, int CHUNKS>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
-    row_norm_forward_block_registers(RowNormForwardArgs<T, P> a) {
+    row_norm_forward_block_registers(RowNormForwardArgs<Load, Affine, Store> a) {
   using Reduce = BlockAllReduce<typename Op::Reducer>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
   const int cols = static_cast<int>(a.cols);
@@ -162,19 +149,15 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     const int col = (k * threads + static_cast<int>(threadIdx.x)) * VEC;
     valid[k] = col < cols;
     if (valid[k]) {
-      load_parameters<VEC>(a.gamma, col, 1.0f, g[k]);
-      load_parameters<VEC>(a.beta, col, 0.0f, b[k]);
+      a.affine.template scale<VEC>(col, g[k]);
+      a.affine.template shift<VEC>(col, b[k]);
     }
   }
   for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
     float v[CHUNKS][VEC] = {};
     CUNORM_UNROLL
     for (int k = 0; k < CHUNKS; ++k) {
-      if (valid[k]) {
-        const Pack<T, VEC> pack = load<VEC>(a.x, row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC);
-        CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) v[k][e] = to_float(pack.elements[e]);
-      }
+      if (valid[k]) load_values<VEC>(a.x, row, (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k]);
     }
     const auto s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
       CUNORM_UNROLL
@@ -189,36 +172,36 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     CUNORM_UNROLL
     for (int k = 0; k < CHUNKS; ++k) {
       if (valid[k]) {
-        store_normalized<T, VEC>(a.y, row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k], st,
-                                 g[k], b[k]);
+        store_normalized<VEC>(a.y, row, (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k], st, g[k], b[k]);
       }
     }
   }
 }
 
 // ---- segments --------------------------------------------------------------------------------
-// Dynamic shared memory: packs_per_segment packs of T (rounded up to 16 bytes), then
+// Dynamic shared memory: packs_per_segment packs of Load::Cached (rounded up to 16 bytes), then
 // packs_per_segment * VEC floats of gamma and, for LayerNorm, as many of beta. Each thread reads
 // back only the packs it cached, so the cache needs no barrier of its own.
-template <class Op, class T, class P, int VEC>
+template <class Op, class Load, class Affine, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
-    row_norm_forward_segments(RowNormForwardArgs<T, P> a, RowSegments seg) {
+    row_norm_forward_segments(RowNormForwardArgs<Load, Affine, Store> a, RowSegments seg) {
   using State = typename Op::Reducer::State;
   using Reduce = BlockAllReduce<typename Op::Reducer>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
   CUNORM_SHARED(State, row_state);
   const SegmentPosition at = segment_position<VEC>(seg, a.cols);
   const int first_pack = at.first_pack, packs = at.packs;
-  Pack<T, VEC>* cache = dynamic_shared_memory<Pack<T, VEC>>();
-  const int64_t cache_bytes = (static_cast<int64_t>(seg.packs_per_segment) * sizeof(Pack<T, VEC>) + 15) / 16 * 16;
+  using Cached = Pack<typename Load::Cached, VEC>;
+  Cached* cache = dynamic_shared_memory<Cached>();
+  const int64_t cache_bytes = (static_cast<int64_t>(seg.packs_per_segment) * sizeof(Cached) + 15) / 16 * 16;
   float* staged_gamma = reinterpret_cast<float*>(reinterpret_cast<unsigned char*>(cache) + cache_bytes);
   float* staged_beta = staged_gamma + seg.packs_per_segment * VEC;
   const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
   for (int p = tid; p < packs; p += threads) {
     const int64_t col = static_cast<int64_t>(first_pack + p) * VEC;
     float g[VEC], b[VEC];
-    load_parameters<VEC>(a.gamma, col, 1.0f, g);
-    load_parameters<VEC>(a.beta, col, 0.0f, b);
+    a.affine.template scale<VEC>(col, g);
+    a.affine.template shift<VEC>(col, b);
     CUNORM_UNROLL
     for (int e = 0; e < VEC; ++e) {
       staged_gamma[p * VEC + e] = g[e];
@@ -229,15 +212,19 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   for (int64_t wave = 0; wave < seg.waves; ++wave) {
     const int64_t row = wave * seg.slots + at.slot;
     const bool row_valid = row < a.rows;
-    const int64_t base = row * a.cols + static_cast<int64_t>(first_pack) * VEC;
+    const int64_t first_col = static_cast<int64_t>(first_pack) * VEC;
     if (row_valid) {
-      for (int p = tid; p < packs; p += threads) cache[p] = load<VEC>(a.x, base + static_cast<int64_t>(p) * VEC);
+      for (int p = tid; p < packs; p += threads) {
+        cache[p] = a.x.template fetch<VEC>(row, first_col + static_cast<int64_t>(p) * VEC);
+      }
     }
     State s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
       if (!row_valid) return;
       for (int p = tid; p < packs; p += threads) {
+        float v[VEC];
+        Load::template unpack<VEC>(cache[p], v);
         CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) f(to_float(cache[p].elements[e]));
+        for (int e = 0; e < VEC; ++e) f(v[e]);
       }
     }));
     s = merge_row_segments<typename Op::Reducer>(seg, at, wave, s, row_state);
@@ -246,13 +233,13 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
     if (at.segment == 0 && tid == 0) store_statistics(a, row, st);
     for (int p = tid; p < packs; p += threads) {
       float v[VEC], g[VEC], b[VEC];
+      Load::template unpack<VEC>(cache[p], v);
       CUNORM_UNROLL
       for (int e = 0; e < VEC; ++e) {
-        v[e] = to_float(cache[p].elements[e]);
         g[e] = staged_gamma[p * VEC + e];
         b[e] = Op::kCentered ? staged_beta[p * VEC + e] : 0.0f;
       }
-      store_normalized<T, VEC>(a.y, base + static_cast<int64_t>(p) * VEC, v, st, g, b);
+      store_normalized<VEC>(a.y, row, first_col + static_cast<int64_t>(p) * VEC, v, st, g, b);
     }
   }
 }
@@ -261,31 +248,30 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
 // Rows too long for the grid's shared memory (up to 2^63 elements): x is requested once per
 // statistics pass (two for LayerNorm, one for RMSNorm) and once to normalize; the later passes
 // mostly hit L2 while a row's block is resident.
-template <class Op, class T, class P, int VEC>
-CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1) row_norm_forward_uncached(RowNormForwardArgs<T, P> a) {
+template <class Op, class Load, class Affine, class Store, int VEC>
+CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
+    row_norm_forward_uncached(RowNormForwardArgs<Load, Affine, Store> a) {
   using Reduce = BlockAllReduce<typename Op::Reducer>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
   const int64_t packs = a.cols / VEC;
   for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
-    const int64_t base = row * a.cols;
     const auto s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
       for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
-        const Pack<T, VEC> pack = load<VEC>(a.x, base + p * VEC);
+        float v[VEC];
+        load_values<VEC>(a.x, row, p * VEC, v);
         CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) f(to_float(pack.elements[e]));
+        for (int e = 0; e < VEC; ++e) f(v[e]);
       }
     }));
     const RowStatistics st = Op::finish(s, static_cast<float>(a.cols), a.eps);
     if (threadIdx.x == 0) store_statistics(a, row, st);
     for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
       const int64_t col = p * VEC;
-      const Pack<T, VEC> pack = load<VEC>(a.x, base + col);
       float v[VEC], g[VEC], b[VEC];
-      CUNORM_UNROLL
-      for (int e = 0; e < VEC; ++e) v[e] = to_float(pack.elements[e]);
-      load_parameters<VEC>(a.gamma, col, 1.0f, g);
-      load_parameters<VEC>(a.beta, col, 0.0f, b);
-      store_normalized<T, VEC>(a.y, base + col, v, st, g, b);
+      load_values<VEC>(a.x, row, col, v);
+      a.affine.template scale<VEC>(col, g);
+      a.affine.template shift<VEC>(col, b);
+      store_normalized<VEC>(a.y, row, col, v, st, g, b);
     }
   }
 }

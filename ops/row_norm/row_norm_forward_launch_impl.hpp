@@ -11,15 +11,18 @@ template <class Launcher, class T, class P>
 Status launch_row_norm_forward(Launcher& launcher, const RowNormForwardCall& call, const RowNormPlan& plan,
                                void* workspace) {
   using kernels::Global;
-  const kernels::RowNormForwardArgs<T, P> args{Global<const T>(static_cast<const T*>(call.x)),
-                                               Global<const P>(static_cast<const P*>(call.gamma)),
-                                               Global<const P>(static_cast<const P*>(call.beta)),
-                                               Global<T>(static_cast<T*>(call.y)),
-                                               Global<float>(call.mean),
-                                               Global<float>(call.rstd),
-                                               call.rows,
-                                               call.cols,
-                                               call.eps};
+  using Load = kernels::DirectLoad<T>;
+  using Affine = kernels::AffineParameters<P>;
+  using Store = kernels::DirectStore<T>;
+  const kernels::RowNormForwardArgs<Load, Affine, Store> args{
+      Load{Global<const T>(static_cast<const T*>(call.x)), call.cols},
+      Affine{Global<const P>(static_cast<const P*>(call.gamma)), Global<const P>(static_cast<const P*>(call.beta))},
+      Store{Global<T>(static_cast<T*>(call.y)), call.cols},
+      Global<float>(call.mean),
+      Global<float>(call.rstd),
+      call.rows,
+      call.cols,
+      call.eps};
   constexpr int kVector = 16 / sizeof(T);
   return dispatch_row_norm_op(call.kind, [&](auto op) -> Status {
     using Op = typename decltype(op)::type;
@@ -30,7 +33,8 @@ Status launch_row_norm_forward(Launcher& launcher, const RowNormForwardCall& cal
           return dispatch_int<1, 2, 4, 8, 16, 32>("chunks", plan.chunks, [&](auto chunks) -> Status {
             constexpr int CHUNKS = decltype(chunks)::value;
             if constexpr (VEC * CHUNKS <= 32) {
-              return launcher.launch(plan.shape, kernels::row_norm_forward_warp_rows<Op, T, P, VEC, CHUNKS>, args,
+              return launcher.launch(plan.shape,
+                                     kernels::row_norm_forward_warp_rows<Op, Load, Affine, Store, VEC, CHUNKS>, args,
                                      plan.width);
             } else {
               return Status::internal("warp_rows holds at most 32 elements per lane");
@@ -40,17 +44,17 @@ Status launch_row_norm_forward(Launcher& launcher, const RowNormForwardCall& cal
           return dispatch_int<1, 2, 4, 8>("chunks", plan.chunks, [&](auto chunks) -> Status {
             constexpr int CHUNKS = decltype(chunks)::value;
             if constexpr (VEC * CHUNKS <= 8) {
-              return launcher.launch(plan.shape, kernels::row_norm_forward_block_registers<Op, T, P, VEC, CHUNKS>,
-                                     args);
+              return launcher.launch(
+                  plan.shape, kernels::row_norm_forward_block_registers<Op, Load, Affine, Store, VEC, CHUNKS>, args);
             } else {
               return Status::internal("block_registers holds at most 8 elements per thread");
             }
           });
         case RowNormVariant::kSegments:
-          return launcher.launch(plan.shape, kernels::row_norm_forward_segments<Op, T, P, VEC>, args,
+          return launcher.launch(plan.shape, kernels::row_norm_forward_segments<Op, Load, Affine, Store, VEC>, args,
                                  row_segments(plan, workspace));
         case RowNormVariant::kUncached:
-          return launcher.launch(plan.shape, kernels::row_norm_forward_uncached<Op, T, P, VEC>, args);
+          return launcher.launch(plan.shape, kernels::row_norm_forward_uncached<Op, Load, Affine, Store, VEC>, args);
       }
       return Status::internal("unknown row normalization forward variant");
     });

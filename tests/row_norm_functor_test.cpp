@@ -1,0 +1,269 @@
+// The row-norm kernels read and write through functors (kernels/element_io.cuh), so that a fusion
+// is a functor, not a kernel. Every forward and backward variant runs here with functors the
+// library does not ship: x as a residual add (which also writes the sum it read), gamma as a
+// (1 + gamma) scale, dy multiplied by a constant. Each must give bit for bit what the same kernel
+// gives through the direct functors on inputs prepared beforehand in float32 (x + residual,
+// 1 + gamma, dy * 0.5): that fails if a kernel reads or writes anything around its functors.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../ops/row_norm/row_norm_backward.cuh"
+#include "simt/launch.hpp"
+
+namespace {
+
+namespace k = cunorm::kernels;
+using k::Global;
+using k::Pack;
+
+// x + residual in float32, the sum also written to `sum` (the residual stream of a fused block).
+struct ResidualAddLoad {
+  using Cached = float;
+  Global<const float> x;
+  Global<const float> residual;
+  Global<float> sum;
+  int64_t stride;
+
+  template <int N>
+  Pack<float, N> fetch(int64_t row, int64_t col) const {
+    const Pack<float, N> a = k::load<N>(x, row * stride + col);
+    const Pack<float, N> b = k::load<N>(residual, row * stride + col);
+    Pack<float, N> s;
+    for (int e = 0; e < N; ++e) s.elements[e] = a.elements[e] + b.elements[e];
+    k::store<N>(sum, row * stride + col, s);
+    return s;
+  }
+  template <int N>
+  static void unpack(const Pack<float, N>& pack, float (&values)[N]) {
+    for (int e = 0; e < N; ++e) values[e] = pack.elements[e];
+  }
+};
+
+// dy * 0.5 (a loss scale taken out as the gradient is read).
+struct HalvedLoad {
+  using Cached = float;
+  k::DirectLoad<float> direct;
+
+  template <int N>
+  Pack<float, N> fetch(int64_t row, int64_t col) const {
+    Pack<float, N> pack = direct.fetch<N>(row, col);
+    for (int e = 0; e < N; ++e) pack.elements[e] *= 0.5f;
+    return pack;
+  }
+  template <int N>
+  static void unpack(const Pack<float, N>& pack, float (&values)[N]) {
+    k::DirectLoad<float>::unpack<N>(pack, values);
+  }
+};
+
+// gamma as 1 + gamma (the zero-centred scale of Gemma's RMSNorm); beta as given.
+struct OffsetScale {
+  k::AffineParameters<float> direct;
+
+  template <int N>
+  void scale(int64_t col, float (&values)[N]) const {
+    direct.scale<N>(col, values);
+    for (int e = 0; e < N; ++e) values[e] += 1.0f;
+  }
+  template <int N>
+  void shift(int64_t col, float (&values)[N]) const {
+    direct.shift<N>(col, values);
+  }
+};
+
+constexpr int kVec = 4;
+
+std::vector<float> random_values(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-2.0f, 2.0f);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+// A variant's launch: block, grid and dynamic shared memory; the segments variant cooperative,
+// with two segments per row, so that the cross-block merge runs.
+simt::LaunchConfig config_of(const std::string& variant, int64_t rows, int64_t cols, std::size_t dynamic) {
+  simt::LaunchConfig c;
+  c.name = variant.c_str();
+  c.dynamic_shared_bytes = dynamic;
+  if (variant == "warp_rows") {
+    c.block = dim3(k::kWarpRowsThreads);
+    c.grid = dim3(2);
+  } else if (variant == "block_registers") {
+    c.block = dim3(static_cast<unsigned>(cols / (kVec * 2)));  // CHUNKS = 2
+    c.grid = dim3(2);
+  } else if (variant == "segments") {
+    c.block = dim3(128);
+    c.grid = dim3(static_cast<unsigned>(2 * rows));  // two segments per row, every row in one wave
+    c.cooperative = true;
+  } else {
+    c.block = dim3(256);
+    c.grid = dim3(2);
+  }
+  return c;
+}
+
+// Two segments per row, every row in one wave.
+k::RowSegments segments_of(int64_t rows, int64_t cols, std::vector<float>& exchange) {
+  exchange.assign(static_cast<std::size_t>(2 * rows * 2 * 4), 0.0f);  // 2 waves x slots x count x 4 floats
+  return k::RowSegments{2, static_cast<int>(cols / kVec / 2), static_cast<int>(rows), 1,
+                        Global<float>(exchange.data())};
+}
+
+// Runs a forward variant with the given functors (the engine's verdict asserted).
+template <class Op, class Load, class Affine>
+void forward(const std::string& variant, int64_t rows, int64_t cols, const Load& x, const Affine& affine,
+             std::vector<float>& y, std::vector<float>& mean, std::vector<float>& rstd) {
+  using Store = k::DirectStore<float>;
+  y.assign(static_cast<std::size_t>(rows * cols), 0.0f);
+  mean.assign(static_cast<std::size_t>(rows), 0.0f);
+  rstd.assign(static_cast<std::size_t>(rows), 0.0f);
+  const k::RowNormForwardArgs<Load, Affine, Store> a{x,
+                                                     affine,
+                                                     Store{Global<float>(y.data()), cols},
+                                                     Global<float>(Op::kCentered ? mean.data() : nullptr),
+                                                     Global<float>(rstd.data()),
+                                                     rows,
+                                                     cols,
+                                                     1e-5f};
+  std::vector<float> exchange;
+  simt::LaunchResult r;
+  if (variant == "warp_rows") {
+    const std::size_t smem = 2 * static_cast<std::size_t>(cols) * sizeof(float);
+    r = simt::launch(config_of(variant, rows, cols, smem),
+                     k::row_norm_forward_warp_rows<Op, Load, Affine, Store, kVec, 1>, a, static_cast<int>(cols / kVec));
+  } else if (variant == "block_registers") {
+    r = simt::launch(config_of(variant, rows, cols, 0),
+                     k::row_norm_forward_block_registers<Op, Load, Affine, Store, kVec, 2>, a);
+  } else if (variant == "segments") {
+    const k::RowSegments seg = segments_of(rows, cols, exchange);
+    const std::size_t smem = static_cast<std::size_t>(seg.packs_per_segment) * kVec * sizeof(float) * 3;
+    r = simt::launch(config_of(variant, rows, cols, smem), k::row_norm_forward_segments<Op, Load, Affine, Store, kVec>,
+                     a, seg);
+  } else {
+    r = simt::launch(config_of(variant, rows, cols, 0), k::row_norm_forward_uncached<Op, Load, Affine, Store, kVec>, a);
+  }
+  ASSERT_TRUE(r.ok) << variant << ": " << r.message;
+}
+
+// Runs a backward variant with the given dy functor and direct x, gamma and dx.
+template <class Op, class DyLoad>
+void backward(const std::string& variant, int64_t rows, int64_t cols, const DyLoad& dy, const std::vector<float>& x,
+              const std::vector<float>& mean, const std::vector<float>& rstd, const std::vector<float>& gamma,
+              std::vector<float>& dx, std::vector<float>& partial_dgamma) {
+  using XLoad = k::DirectLoad<float>;
+  using Affine = k::AffineParameters<float>;
+  using Store = k::DirectStore<float>;
+  dx.assign(static_cast<std::size_t>(rows * cols), 0.0f);
+  partial_dgamma.assign(static_cast<std::size_t>(2 * rows * cols), 0.0f);  // at most one partial row per block
+  std::vector<float> partial_dbeta(partial_dgamma.size(), 0.0f);
+  const k::RowNormBackwardArgs<DyLoad, XLoad, Affine, Store> a{
+      dy,
+      XLoad{Global<const float>(x.data()), cols},
+      Global<const float>(Op::kCentered ? mean.data() : nullptr),
+      Global<const float>(rstd.data()),
+      Affine{Global<const float>(gamma.data()), Global<const float>()},
+      Store{Global<float>(dx.data()), cols},
+      Global<float>(partial_dgamma.data()),
+      Global<float>(Op::kCentered ? partial_dbeta.data() : nullptr),
+      rows,
+      cols};
+  std::vector<float> exchange;
+  simt::LaunchResult r;
+  if (variant == "warp_rows") {
+    const int width = static_cast<int>(cols / kVec);
+    const std::size_t smem = (1 + 2 * (k::kWarpRowsThreads / width)) * static_cast<std::size_t>(cols) * sizeof(float);
+    r = simt::launch(config_of(variant, rows, cols, smem),
+                     k::row_norm_backward_warp_rows<Op, DyLoad, XLoad, Affine, Store, kVec, 1>, a, width);
+  } else if (variant == "segments") {
+    const k::RowSegments seg = segments_of(rows, cols, exchange);
+    const std::size_t smem = static_cast<std::size_t>(seg.packs_per_segment) * kVec * sizeof(float) * 5;
+    r = simt::launch(config_of(variant, rows, cols, smem),
+                     k::row_norm_backward_segments<Op, DyLoad, XLoad, Affine, Store, kVec>, a, seg);
+  } else {
+    r = simt::launch(config_of(variant, rows, cols, 0),
+                     k::row_norm_backward_uncached<Op, DyLoad, XLoad, Affine, Store, kVec>, a);
+  }
+  ASSERT_TRUE(r.ok) << variant << ": " << r.message;
+}
+
+// Rows per variant: more than one warp-rows block serves (8 groups of 16 lanes each), and more
+// than the grid of two blocks elsewhere, so that the grid-stride loops take a second turn.
+int64_t rows_of(const std::string& variant) { return variant == "warp_rows" ? 19 : 5; }
+
+// Columns per variant: a row in one warp-rows group, in one block's registers (CHUNKS 2), in two
+// segments of 128 packs, and past the register variants.
+int64_t cols_of(const std::string& variant) {
+  if (variant == "warp_rows") return 64;
+  if (variant == "block_registers") return 2048;
+  if (variant == "segments") return 1024;
+  return 4096;
+}
+
+template <class Op>
+void forward_functors_match_prepared_inputs(const std::string& variant) {
+  const int64_t rows = rows_of(variant), cols = cols_of(variant);
+  const std::size_t n = static_cast<std::size_t>(rows * cols);
+  const std::vector<float> x = random_values(n, 1), residual = random_values(n, 2);
+  const std::vector<float> gamma = random_values(static_cast<std::size_t>(cols), 3);
+  const std::vector<float> beta = random_values(static_cast<std::size_t>(cols), 4);
+  std::vector<float> sum(n, 0.0f), summed(n), offset_gamma(gamma.size());
+  for (std::size_t i = 0; i < n; ++i) summed[i] = x[i] + residual[i];
+  for (std::size_t c = 0; c < gamma.size(); ++c) offset_gamma[c] = 1.0f + gamma[c];
+  const Global<const float> no_beta;
+  const Global<const float> beta_or_none = Op::kCentered ? Global<const float>(beta.data()) : no_beta;
+
+  std::vector<float> y1, mean1, rstd1, y2, mean2, rstd2;
+  forward<Op>(variant, rows, cols,
+              ResidualAddLoad{Global<const float>(x.data()), Global<const float>(residual.data()),
+                              Global<float>(sum.data()), cols},
+              OffsetScale{k::AffineParameters<float>{Global<const float>(gamma.data()), beta_or_none}}, y1, mean1,
+              rstd1);
+  forward<Op>(variant, rows, cols, k::DirectLoad<float>{Global<const float>(summed.data()), cols},
+              k::AffineParameters<float>{Global<const float>(offset_gamma.data()), beta_or_none}, y2, mean2, rstd2);
+  EXPECT_EQ(sum, summed) << variant << ": the residual functor's sum";
+  EXPECT_EQ(y1, y2) << variant;
+  EXPECT_EQ(mean1, mean2) << variant;
+  EXPECT_EQ(rstd1, rstd2) << variant;
+}
+
+template <class Op>
+void backward_functor_matches_prepared_gradient(const std::string& variant) {
+  const int64_t rows = rows_of(variant), cols = cols_of(variant);
+  const std::size_t n = static_cast<std::size_t>(rows * cols);
+  const std::vector<float> x = random_values(n, 5), dy = random_values(n, 6);
+  const std::vector<float> gamma = random_values(static_cast<std::size_t>(cols), 7);
+  std::vector<float> halved(n), y, mean, rstd;
+  for (std::size_t i = 0; i < n; ++i) halved[i] = dy[i] * 0.5f;
+  forward<Op>("uncached", rows, cols, k::DirectLoad<float>{Global<const float>(x.data()), cols},
+              k::AffineParameters<float>{Global<const float>(gamma.data()), Global<const float>()}, y, mean, rstd);
+
+  std::vector<float> dx1, dgamma1, dx2, dgamma2;
+  backward<Op>(variant, rows, cols, HalvedLoad{k::DirectLoad<float>{Global<const float>(dy.data()), cols}}, x, mean,
+               rstd, gamma, dx1, dgamma1);
+  backward<Op>(variant, rows, cols, k::DirectLoad<float>{Global<const float>(halved.data()), cols}, x, mean, rstd,
+               gamma, dx2, dgamma2);
+  EXPECT_EQ(dx1, dx2) << variant;
+  EXPECT_EQ(dgamma1, dgamma2) << variant << ": the partial parameter gradients";
+}
+
+TEST(RowNormFunctors, ForwardVariantsReadAndWriteOnlyThroughTheirFunctors) {
+  for (const char* variant : {"warp_rows", "block_registers", "segments", "uncached"}) {
+    forward_functors_match_prepared_inputs<k::LayerNormOp>(variant);
+    forward_functors_match_prepared_inputs<k::RmsNormOp>(variant);
+  }
+}
+
+TEST(RowNormFunctors, BackwardVariantsReadDyOnlyThroughItsFunctor) {
+  for (const char* variant : {"warp_rows", "segments", "uncached"}) {
+    backward_functor_matches_prepared_gradient<k::LayerNormOp>(variant);
+    backward_functor_matches_prepared_gradient<k::RmsNormOp>(variant);
+  }
+}
+
+}  // namespace
