@@ -4,7 +4,8 @@
 #include <vector_types.h>
 
 #include <cstddef>
-#include <string>
+
+#include "simt/launch_label.hpp"
 
 namespace cunorm {
 
@@ -13,7 +14,7 @@ struct LaunchShape {
   dim3 block{1, 1, 1};
   std::size_t dynamic_shared_bytes = 0;
   bool cooperative = false;  // every block resident at once, grid barriers allowed
-  std::string name;          // what ran, for launch records and error messages
+  simt::LaunchLabel label;   // what runs, as fields (static strings, integers): records, error messages
 };
 
 }  // namespace cunorm

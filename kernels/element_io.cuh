@@ -4,13 +4,17 @@
 // new kernel (the idea of OneFlow's DirectLoad/DirectStore). Every functor is plain data, built by
 // the host's launch code and passed by value in a kernel's argument struct.
 //
-// An input functor (DirectLoad) reads N consecutive elements of a row-major matrix at (row, col)
-// in two steps, so that a kernel can keep what it read in shared memory at its storage width:
+// Functors address elements by their index in the tensor, which the kernel computes once for all
+// of an access's functors (an index per functor field, such as a row stride of its own, would
+// cost registers: ptxas cannot know the strides equal). An input functor (DirectLoad) reads N
+// consecutive elements from `index` in two steps, so that a kernel can keep what it read in
+// shared memory at its storage width:
 //   using Cached = ...;                                          the element type one access yields
-//   template <int N> Pack<Cached, N> fetch(row, col) const;      the access (16 bytes when N fills them)
+//   template <int N> Pack<Cached, N> fetch(index) const;         the access (16 bytes when N fills them)
 //   template <int N> static void unpack(const Pack<Cached, N>&, float (&)[N]);   to float32
-// load_values (below) does both. An output functor (DirectStore) writes N values at (row, col):
-//   template <int N> void store(row, col, const float (&)[N]) const;
+// load_values (below) does both. An output functor (DirectStore) writes N values from `index`:
+//   template <int N> void store(index, const float (&)[N]) const;
+//   bool is_null() const;   where the output is optional: whether the caller passed none
 // A parameter functor (AffineParameters) gives the per-column scale and shift of an affine map,
 // with their defaults (1 and 0) where the caller passed none:
 //   template <int N> void scale(col, float (&)[N]) const;   template <int N> void shift(col, float (&)[N]) const;
@@ -26,16 +30,15 @@
 
 namespace cunorm::kernels {
 
-// Elements of T in a row-major matrix whose rows are `stride` elements apart, read as stored.
+// Elements of T read as stored.
 template <class T>
 struct DirectLoad {
   using Cached = T;
   Global<const T> source;
-  int64_t stride;
 
   template <int N>
-  CUNORM_DEVICE Pack<T, N> fetch(int64_t row, int64_t col CUNORM_CALLER_LOCATION) const {
-    return load<N>(source, row * stride + col CUNORM_PASS_LOCATION);
+  CUNORM_DEVICE Pack<T, N> fetch(int64_t index CUNORM_CALLER_LOCATION) const {
+    return load<N>(source, index CUNORM_PASS_LOCATION);
   }
   template <int N>
   static CUNORM_DEVICE void unpack(const Pack<T, N>& pack, float (&values)[N]) {
@@ -44,24 +47,25 @@ struct DirectLoad {
   }
 };
 
-// N input values at (row, col) as float32.
+// N input values from `index` as float32.
 template <int N, class Load>
-CUNORM_DEVICE void load_values(const Load& input, int64_t row, int64_t col, float (&values)[N]) {
-  Load::template unpack<N>(input.template fetch<N>(row, col), values);
+CUNORM_DEVICE void load_values(const Load& input, int64_t index, float (&values)[N]) {
+  Load::template unpack<N>(input.template fetch<N>(index), values);
 }
 
-// Values rounded to T (to nearest even) into a row-major matrix whose rows are `stride` apart.
+// Values rounded to T (to nearest even).
 template <class T>
 struct DirectStore {
   Global<T> target;
-  int64_t stride;
+
+  CUNORM_DEVICE bool is_null() const { return target.is_null(); }
 
   template <int N>
-  CUNORM_DEVICE void store(int64_t row, int64_t col, const float (&values)[N] CUNORM_CALLER_LOCATION) const {
+  CUNORM_DEVICE void store(int64_t index, const float (&values)[N] CUNORM_CALLER_LOCATION) const {
     Pack<T, N> pack;
     CUNORM_UNROLL
     for (int e = 0; e < N; ++e) pack.elements[e] = from_float<T>(values[e]);
-    kernels::store<N>(target, row * stride + col, pack CUNORM_PASS_LOCATION);
+    kernels::store<N>(target, index, pack CUNORM_PASS_LOCATION);
   }
 };
 

@@ -283,7 +283,7 @@ TEST(BatchNormTraffic, BytesPerElementStayWithinTheirBounds) {
       recorder.clear();
       bn.training(handle, 0.1f, CUNORM_RUNNING_VAR_UNBIASED, &running);
       for (const simt::LaunchRecord& r : recorder.records()) {
-        if (r.name.find(" vec=1 ") != std::string::npos) continue;
+        if (r.label.parameter("vec") == 1) continue;
         for (const simt::BufferTraffic& t : r.buffers) {
           if (t.name == "x" || t.name == "y") {  // the activations; per-channel terms are a few floats
             EXPECT_GE(t.sector_efficiency(), 0.9) << r.name << " " << t.name;
@@ -314,7 +314,7 @@ TEST(BatchNormGrid, ReductionsUseTheWholeGpu) {
     bn.backward(handle, trained.saved_mean, trained.saved_invstd, true, true);
     int reductions = 0;
     for (const simt::LaunchRecord& r : recorder.records()) {
-      if (r.name.find(" reduce") == std::string::npos) continue;
+      if (std::strcmp(r.label.suffix, "reduce") != 0) continue;
       ++reductions;
       EXPECT_GE(1ull * r.grid.x * r.grid.y * r.grid.z, 264u) << bn.label() << ": " << r.name;
     }

@@ -86,7 +86,7 @@ static_assert(kFirstRow * kCols < kBoundary && (kFirstRow + kCheckedRows) * kCol
 
 // The block of the checked rows in the warp_rows launches; none of any other launch.
 simt::BlockRange row_blocks(const simt::LaunchConfig& launch) {
-  if (std::strstr(launch.name, "warp_rows") == nullptr) return simt::BlockRange{0, 0};
+  if (launch.label == nullptr || std::strcmp(launch.label->variant, "warp_rows") != 0) return simt::BlockRange{0, 0};
   return simt::BlockRange{static_cast<std::uint64_t>(kFirstRow / kRowsPerGroup) % launch.grid.x, 1};
 }
 
@@ -123,8 +123,8 @@ TEST_F(LargeTensor, RowNormsForwardAndBackwardAcross2To31Elements) {
         expect_ok(cunormLayerNormForward(handle_, kRows, kCols, CUNORM_FLOAT32, CUNORM_FLOAT32, t.x.get(),
                                          t.gamma.data(), t.beta.data(), 1e-5f, t.y.get(), t.mean.get(), t.rstd.get()));
       } else {
-        expect_ok(cunormRMSNormForward(handle_, kRows, kCols, CUNORM_FLOAT32, CUNORM_FLOAT32, t.x.get(),
-                                       t.gamma.data(), 1e-5f, t.y.get(), t.rstd.get()));
+        expect_ok(cunormRMSNormForward(handle_, kRows, kCols, CUNORM_FLOAT32, CUNORM_FLOAT32, t.x.get(), t.gamma.data(),
+                                       1e-5f, t.y.get(), t.rstd.get()));
       }
     }
     {
@@ -146,14 +146,17 @@ TEST_F(LargeTensor, RowNormsForwardAndBackwardAcross2To31Elements) {
     if (layer_norm) {
       cunorm::reference::layer_norm_forward(kCheckedRows, kCols, x, t.gamma.data(), t.beta.data(), 1e-5, y.data(),
                                             mean.data(), rstd.data());
-      cunorm_test::expect_close("mean", kCheckedRows, [&](std::size_t i) { return t.mean.get()[kFirstRow + i]; },
-                                mean, cunorm::reference::statistics_tolerance());
+      cunorm_test::expect_close(
+          "mean", kCheckedRows, [&](std::size_t i) { return t.mean.get()[kFirstRow + i]; }, mean,
+          cunorm::reference::statistics_tolerance());
     } else {
       cunorm::reference::rms_norm_forward(kCheckedRows, kCols, x, t.gamma.data(), 1e-5, y.data(), rstd.data());
     }
-    cunorm_test::expect_close("rstd", kCheckedRows, [&](std::size_t i) { return t.rstd.get()[kFirstRow + i]; }, rstd,
-                              cunorm::reference::statistics_tolerance());
-    cunorm_test::expect_close("y", t.count, [&](std::size_t i) { return t.y.get()[t.first + i]; }, y, tolerance);
+    cunorm_test::expect_close(
+        "rstd", kCheckedRows, [&](std::size_t i) { return t.rstd.get()[kFirstRow + i]; }, rstd,
+        cunorm::reference::statistics_tolerance());
+    cunorm_test::expect_close(
+        "y", t.count, [&](std::size_t i) { return t.y.get()[t.first + i]; }, y, tolerance);
     // The backward from the kernel's own statistics, as a training step would run it.
     const float* kernel_mean = t.mean.get() + kFirstRow;
     const float* kernel_rstd = t.rstd.get() + kFirstRow;
@@ -164,7 +167,8 @@ TEST_F(LargeTensor, RowNormsForwardAndBackwardAcross2To31Elements) {
       cunorm::reference::rms_norm_backward(kCheckedRows, kCols, dy, x, kernel_rstd, t.gamma.data(), dx.data(),
                                            static_cast<double*>(nullptr));
     }
-    cunorm_test::expect_close("dx", t.count, [&](std::size_t i) { return t.dx.get()[t.first + i]; }, dx, tolerance);
+    cunorm_test::expect_close(
+        "dx", t.count, [&](std::size_t i) { return t.dx.get()[t.first + i]; }, dx, tolerance);
   }
 }
 
@@ -177,9 +181,9 @@ constexpr int64_t kMargin = 500;  // positions checked either side of element 2^
 
 simt::BlockRange batch_norm_blocks(const simt::LaunchConfig& launch, bool channels_last, int64_t position,
                                    int64_t extent, int64_t channel) {
-  const std::string name = launch.name;
-  if (name.find(" coefficients") != std::string::npos) return simt::BlockRange{0, launch.grid.x};
-  if (name.find(" map") == std::string::npos && name.find(" reduce") == std::string::npos) return {0, 0};
+  const std::string step = launch.label != nullptr ? launch.label->suffix : "";
+  if (step == "coefficients") return simt::BlockRange{0, launch.grid.x};
+  if (step != "map" && step != "reduce") return {0, 0};
   // Channels last: blockIdx.x runs over the channel tiles (one here), blockIdx.y over chunks.
   const std::uint64_t chunks = channels_last ? launch.grid.y : launch.grid.x;
   const std::uint64_t stride = channels_last ? launch.grid.x : 1;
@@ -219,14 +223,13 @@ void check_batch_norm_inference(cunormHandle_t handle, cunormLayout_t layout, in
     const int64_t rs = channels_last ? span_count / c : span_count;
     const int64_t p = channels_last ? 0 : channel;
     if (backward) {
-      cunorm::reference::batch_norm_backward_inference(layout, 1, rc, rs, dy.get() + span_first, x.get() + span_first,
-                                                       gamma.data() + p, running_mean.data() + p,
-                                                       running_var.data() + p, 1e-5, expected.data(),
-                                                       static_cast<double*>(nullptr), static_cast<double*>(nullptr));
+      cunorm::reference::batch_norm_backward_inference(
+          layout, 1, rc, rs, dy.get() + span_first, x.get() + span_first, gamma.data() + p, running_mean.data() + p,
+          running_var.data() + p, 1e-5, expected.data(), static_cast<double*>(nullptr), static_cast<double*>(nullptr));
     } else {
       cunorm::reference::batch_norm_forward_inference(layout, 1, rc, rs, x.get() + span_first, gamma.data() + p,
-                                                      beta.data() + p, running_mean.data() + p,
-                                                      running_var.data() + p, 1e-5, expected.data());
+                                                      beta.data() + p, running_mean.data() + p, running_var.data() + p,
+                                                      1e-5, expected.data());
     }
   };
   fill(x.get(), span_first, span_count, 1);
@@ -238,19 +241,19 @@ void check_batch_norm_inference(cunormHandle_t handle, cunormLayout_t layout, in
     {
       simt::ScopedBlockWindow window(select);
       const cunormStatus_t status =
-          backward ? cunormBatchNormBackwardInference(handle, layout, n, c, s, CUNORM_FLOAT32, CUNORM_FLOAT32,
-                                                      dy.get(), x.get(), gamma.data(), running_mean.data(),
-                                                      running_var.data(), 1e-5f, out.get(), nullptr, nullptr)
+          backward ? cunormBatchNormBackwardInference(handle, layout, n, c, s, CUNORM_FLOAT32, CUNORM_FLOAT32, dy.get(),
+                                                      x.get(), gamma.data(), running_mean.data(), running_var.data(),
+                                                      1e-5f, out.get(), nullptr, nullptr)
                    : cunormBatchNormForwardInference(handle, layout, n, c, s, CUNORM_FLOAT32, CUNORM_FLOAT32, x.get(),
-                                                     gamma.data(), beta.data(), running_mean.data(),
-                                                     running_var.data(), 1e-5f, out.get());
+                                                     gamma.data(), beta.data(), running_mean.data(), running_var.data(),
+                                                     1e-5f, out.get());
       ASSERT_EQ(status, CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle);
     }
     std::vector<double> expected;
     reference_span(backward, expected);
-    cunorm_test::expect_close(backward ? "dx" : "y", static_cast<std::size_t>(span_count),
-                              [&](std::size_t i) { return out.get()[span_first + static_cast<int64_t>(i)]; }, expected,
-                              tolerance);
+    cunorm_test::expect_close(
+        backward ? "dx" : "y", static_cast<std::size_t>(span_count),
+        [&](std::size_t i) { return out.get()[span_first + static_cast<int64_t>(i)]; }, expected, tolerance);
   }
 }
 

@@ -26,15 +26,14 @@ struct ResidualAddLoad {
   Global<const float> x;
   Global<const float> residual;
   Global<float> sum;
-  int64_t stride;
 
   template <int N>
-  Pack<float, N> fetch(int64_t row, int64_t col) const {
-    const Pack<float, N> a = k::load<N>(x, row * stride + col);
-    const Pack<float, N> b = k::load<N>(residual, row * stride + col);
+  Pack<float, N> fetch(int64_t index) const {
+    const Pack<float, N> a = k::load<N>(x, index);
+    const Pack<float, N> b = k::load<N>(residual, index);
     Pack<float, N> s;
     for (int e = 0; e < N; ++e) s.elements[e] = a.elements[e] + b.elements[e];
-    k::store<N>(sum, row * stride + col, s);
+    k::store<N>(sum, index, s);
     return s;
   }
   template <int N>
@@ -49,8 +48,8 @@ struct HalvedLoad {
   k::DirectLoad<float> direct;
 
   template <int N>
-  Pack<float, N> fetch(int64_t row, int64_t col) const {
-    Pack<float, N> pack = direct.fetch<N>(row, col);
+  Pack<float, N> fetch(int64_t index) const {
+    Pack<float, N> pack = direct.fetch<N>(index);
     for (int e = 0; e < N; ++e) pack.elements[e] *= 0.5f;
     return pack;
   }
@@ -125,7 +124,7 @@ void forward(const std::string& variant, int64_t rows, int64_t cols, const Load&
   rstd.assign(static_cast<std::size_t>(rows), 0.0f);
   const k::RowNormForwardArgs<Load, Affine, Store> a{x,
                                                      affine,
-                                                     Store{Global<float>(y.data()), cols},
+                                                     Store{Global<float>(y.data())},
                                                      Global<float>(Op::kCentered ? mean.data() : nullptr),
                                                      Global<float>(rstd.data()),
                                                      rows,
@@ -164,11 +163,11 @@ void backward(const std::string& variant, int64_t rows, int64_t cols, const DyLo
   std::vector<float> partial_dbeta(partial_dgamma.size(), 0.0f);
   const k::RowNormBackwardArgs<DyLoad, XLoad, Affine, Store> a{
       dy,
-      XLoad{Global<const float>(x.data()), cols},
+      XLoad{Global<const float>(x.data())},
       Global<const float>(Op::kCentered ? mean.data() : nullptr),
       Global<const float>(rstd.data()),
       Affine{Global<const float>(gamma.data()), Global<const float>()},
-      Store{Global<float>(dx.data()), cols},
+      Store{Global<float>(dx.data())},
       Global<float>(partial_dgamma.data()),
       Global<float>(Op::kCentered ? partial_dbeta.data() : nullptr),
       rows,
@@ -219,12 +218,11 @@ void forward_functors_match_prepared_inputs(const std::string& variant) {
   const Global<const float> beta_or_none = Op::kCentered ? Global<const float>(beta.data()) : no_beta;
 
   std::vector<float> y1, mean1, rstd1, y2, mean2, rstd2;
-  forward<Op>(variant, rows, cols,
-              ResidualAddLoad{Global<const float>(x.data()), Global<const float>(residual.data()),
-                              Global<float>(sum.data()), cols},
-              OffsetScale{k::AffineParameters<float>{Global<const float>(gamma.data()), beta_or_none}}, y1, mean1,
-              rstd1);
-  forward<Op>(variant, rows, cols, k::DirectLoad<float>{Global<const float>(summed.data()), cols},
+  forward<Op>(
+      variant, rows, cols,
+      ResidualAddLoad{Global<const float>(x.data()), Global<const float>(residual.data()), Global<float>(sum.data())},
+      OffsetScale{k::AffineParameters<float>{Global<const float>(gamma.data()), beta_or_none}}, y1, mean1, rstd1);
+  forward<Op>(variant, rows, cols, k::DirectLoad<float>{Global<const float>(summed.data())},
               k::AffineParameters<float>{Global<const float>(offset_gamma.data()), beta_or_none}, y2, mean2, rstd2);
   EXPECT_EQ(sum, summed) << variant << ": the residual functor's sum";
   EXPECT_EQ(y1, y2) << variant;
@@ -240,14 +238,14 @@ void backward_functor_matches_prepared_gradient(const std::string& variant) {
   const std::vector<float> gamma = random_values(static_cast<std::size_t>(cols), 7);
   std::vector<float> halved(n), y, mean, rstd;
   for (std::size_t i = 0; i < n; ++i) halved[i] = dy[i] * 0.5f;
-  forward<Op>("uncached", rows, cols, k::DirectLoad<float>{Global<const float>(x.data()), cols},
+  forward<Op>("uncached", rows, cols, k::DirectLoad<float>{Global<const float>(x.data())},
               k::AffineParameters<float>{Global<const float>(gamma.data()), Global<const float>()}, y, mean, rstd);
 
   std::vector<float> dx1, dgamma1, dx2, dgamma2;
-  backward<Op>(variant, rows, cols, HalvedLoad{k::DirectLoad<float>{Global<const float>(dy.data()), cols}}, x, mean,
-               rstd, gamma, dx1, dgamma1);
-  backward<Op>(variant, rows, cols, k::DirectLoad<float>{Global<const float>(halved.data()), cols}, x, mean, rstd,
-               gamma, dx2, dgamma2);
+  backward<Op>(variant, rows, cols, HalvedLoad{k::DirectLoad<float>{Global<const float>(dy.data())}}, x, mean, rstd,
+               gamma, dx1, dgamma1);
+  backward<Op>(variant, rows, cols, k::DirectLoad<float>{Global<const float>(halved.data())}, x, mean, rstd, gamma, dx2,
+               dgamma2);
   EXPECT_EQ(dx1, dx2) << variant;
   EXPECT_EQ(dgamma1, dgamma2) << variant << ": the partial parameter gradients";
 }

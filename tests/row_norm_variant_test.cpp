@@ -33,10 +33,7 @@ cunormHandle_t simt_handle(const char* target) {
   return handle;
 }
 
-std::string variant_of(const std::string& launch_name) {
-  const std::size_t dot = launch_name.find('.'), angle = launch_name.find('<');
-  return launch_name.substr(dot + 1, angle - dot - 1);
-}
+std::string variant_of(const simt::LaunchRecord& record) { return record.label.variant; }
 
 const simt::BufferTraffic& traffic(const simt::LaunchRecord& record, const std::string& buffer) {
   for (const simt::BufferTraffic& t : record.buffers) {
@@ -83,11 +80,11 @@ TEST_P(RowNormVariants, EveryInputElementIsReadOnceUpTo65536) {
         ASSERT_GE(launches.size(), 2u);
         const simt::LaunchRecord &fwd = launches[0], &bwd = launches[1];
         if (target == "sm_90") {
-          EXPECT_EQ(variant_of(fwd.name), expected_variant(true, cols)) << fwd.name;
-          EXPECT_EQ(variant_of(bwd.name), expected_variant(false, cols)) << bwd.name;
+          EXPECT_EQ(variant_of(fwd), expected_variant(true, cols)) << fwd.name;
+          EXPECT_EQ(variant_of(bwd), expected_variant(false, cols)) << bwd.name;
         } else {
-          EXPECT_NE(variant_of(fwd.name), "uncached") << fwd.name;
-          EXPECT_NE(variant_of(bwd.name), "uncached") << bwd.name;
+          EXPECT_NE(variant_of(fwd), "uncached") << fwd.name;
+          EXPECT_NE(variant_of(bwd), "uncached") << bwd.name;
         }
         EXPECT_EQ(traffic(fwd, "x").bytes_read, tensor) << fwd.name;
         EXPECT_EQ(traffic(fwd, "y").bytes_written, tensor) << fwd.name;
@@ -97,7 +94,7 @@ TEST_P(RowNormVariants, EveryInputElementIsReadOnceUpTo65536) {
         EXPECT_EQ(traffic(bwd, "dx").bytes_written, tensor) << bwd.name;
         // Vector paths coalesce: at least 90% of every 32-byte sector they touch is used.
         for (const simt::LaunchRecord* r : {&fwd, &bwd}) {
-          if (r->name.find(" vec=1 ") != std::string::npos) continue;
+          if (r->label.parameter("vec") == 1) continue;
           for (const simt::BufferTraffic& t : r->buffers) {
             if (t.name == "x" || t.name == "y" || t.name == "dy" || t.name == "dx") {
               EXPECT_GE(t.sector_efficiency(), 0.9) << r->name << " " << t.name;
@@ -131,9 +128,9 @@ TEST(RowNormUncached, LongRowsMatchTheReferenceAndReadWhatTheDocsSay) {
       const std::vector<simt::LaunchRecord> launches = forward_and_backward(c, handle);
       ASSERT_GE(launches.size(), 2u);
       const simt::LaunchRecord &fwd = launches[0], &bwd = launches[1];
-      EXPECT_EQ(variant_of(fwd.name), "uncached") << fwd.name;
-      EXPECT_EQ(variant_of(bwd.name), "uncached") << bwd.name;
-      EXPECT_NE(fwd.name.find(cols % 4 == 0 ? " vec=4 " : " vec=1 "), std::string::npos) << fwd.name;
+      EXPECT_EQ(variant_of(fwd), "uncached") << fwd.name;
+      EXPECT_EQ(variant_of(bwd), "uncached") << bwd.name;
+      EXPECT_EQ(fwd.label.parameter("vec"), cols % 4 == 0 ? 4 : 1) << fwd.name;
       EXPECT_EQ(traffic(fwd, "x").bytes_read, (norm == Norm::kLayerNorm ? 3 : 2) * tensor) << fwd.name;
       EXPECT_EQ(traffic(fwd, "y").bytes_written, tensor) << fwd.name;
       EXPECT_EQ(traffic(bwd, "x").bytes_read, 2 * tensor) << bwd.name;
@@ -163,8 +160,8 @@ TEST(RowNormUncached, HalfTypesBackwardInPacksOfEight) {
       c.expect_backward_matches_reference(saved, grads);
       ASSERT_GE(recorder.records().size(), 1u);
       const simt::LaunchRecord& bwd = recorder.records()[0];
-      EXPECT_EQ(variant_of(bwd.name), "uncached") << bwd.name;
-      EXPECT_NE(bwd.name.find(" vec=8 "), std::string::npos) << bwd.name;
+      EXPECT_EQ(variant_of(bwd), "uncached") << bwd.name;
+      EXPECT_EQ(bwd.label.parameter("vec"), 8) << bwd.name;
       EXPECT_EQ(traffic(bwd, "x").bytes_read, 2 * c.x.byte_size()) << bwd.name;
       EXPECT_EQ(traffic(bwd, "dx").bytes_written, c.x.byte_size()) << bwd.name;
     }

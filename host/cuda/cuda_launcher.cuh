@@ -25,14 +25,15 @@ class CudaLauncher {
       const cudaError_t error = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                      static_cast<int>(shape.dynamic_shared_bytes));
       if (error != cudaSuccess) {
-        return Status::execution_failed(shape.name + ": cudaFuncSetAttribute failed: " + cudaGetErrorString(error));
+        return Status::execution_failed(shape.label.text() +
+                                        ": cudaFuncSetAttribute failed: " + cudaGetErrorString(error));
       }
     }
     if (shape.cooperative) return launch_cooperative(shape, kernel, std::forward<Args>(args)...);
     kernel<<<shape.grid, shape.block, shape.dynamic_shared_bytes, stream_>>>(std::forward<Args>(args)...);
     const cudaError_t error = cudaGetLastError();
     if (error != cudaSuccess)
-      return Status::execution_failed(shape.name + ": launch failed: " + cudaGetErrorString(error));
+      return Status::execution_failed(shape.label.text() + ": launch failed: " + cudaGetErrorString(error));
     return Status::ok();
   }
 
@@ -46,12 +47,13 @@ class CudaLauncher {
     cudaError_t error =
         cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, shape.dynamic_shared_bytes);
     if (error != cudaSuccess) {
-      return Status::execution_failed(shape.name + ": occupancy query failed: " + cudaGetErrorString(error));
+      return Status::execution_failed(shape.label.text() + ": occupancy query failed: " + cudaGetErrorString(error));
     }
     const long long blocks = 1LL * shape.grid.x * shape.grid.y * shape.grid.z;
     if (blocks > 1LL * per_sm * device_.sm_count) {
-      return Status::internal(shape.name + ": cooperative grid of " + std::to_string(blocks) + " blocks exceeds the " +
-                              std::to_string(per_sm * device_.sm_count) + " that stay resident");
+      return Status::internal(shape.label.text() + ": cooperative grid of " + std::to_string(blocks) +
+                              " blocks exceeds the " + std::to_string(per_sm * device_.sm_count) +
+                              " that stay resident");
     }
     std::tuple<std::decay_t<Params>...> values(std::forward<Args>(args)...);
     void* pointers[sizeof...(Params)];
@@ -65,7 +67,7 @@ class CudaLauncher {
                                         shape.dynamic_shared_bytes, stream_);
     if (error != cudaSuccess) {
       cudaGetLastError();
-      return Status::execution_failed(shape.name + ": cooperative launch failed: " + cudaGetErrorString(error));
+      return Status::execution_failed(shape.label.text() + ": cooperative launch failed: " + cudaGetErrorString(error));
     }
     return Status::ok();
   }

@@ -20,7 +20,7 @@ class SimtLauncher {
     if (shape.dynamic_shared_bytes > target_.shared_per_block) {
       std::string error;
       if (!simt::set_max_dynamic_shared_memory(simt::kernel_id(kernel), shape.dynamic_shared_bytes, &target_, &error)) {
-        return Status::execution_failed(shape.name + ": " + error);
+        return Status::execution_failed(shape.label.text() + ": " + error);
       }
     }
     simt::LaunchConfig config;
@@ -29,7 +29,8 @@ class SimtLauncher {
     config.dynamic_shared_bytes = shape.dynamic_shared_bytes;
     config.cooperative = shape.cooperative;
     config.target = &target_;
-    config.name = shape.name.c_str();
+    config.name = shape.label.family;
+    config.label = &shape.label;
     const simt::LaunchResult result = simt::launch(config, kernel, std::forward<Args>(args)...);
     if (!result.ok) return Status::execution_failed(result.message);
     return Status::ok();

@@ -7,11 +7,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 
 #include "../../host/device_info.hpp"
 #include "batch_norm_tiling.hpp"
 #include "cunorm/cunorm.h"
+#include "simt/launch_label.hpp"
 
 namespace cunorm {
 
@@ -71,7 +71,7 @@ struct BatchNormPlan {
   std::size_t coefficients_offset = 0;  // 4 x C floats
   std::size_t batch_offset = 0;         // calibration: 2 x C floats (mean, M2)
   std::size_t workspace_bytes = 0;
-  std::string name;  // "batch_norm_training.channels_last<...> vec=4 chunks=12"
+  simt::LaunchLabel label;  // "batch_norm_training.channels_last<f32,f32> vec=4 chunks=12"; a pass adds its step
 };
 
 BatchNormPlan plan_batch_norm(const BatchNormCall& call, const DeviceInfo& device);

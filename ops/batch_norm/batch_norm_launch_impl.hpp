@@ -17,12 +17,13 @@ namespace cunorm {
 
 // Launches one pass over the tensor in the plan's layout.
 template <class Launcher, class ChannelsFirstKernel, class ChannelsLastKernel, class Args>
-Status launch_pass(Launcher& launcher, const BatchNormPlan& plan, const std::string& what,
-                   ChannelsFirstKernel channels_first, ChannelsLastKernel channels_last, const Args& args) {
+Status launch_pass(Launcher& launcher, const BatchNormPlan& plan, const char* step, ChannelsFirstKernel channels_first,
+                   ChannelsLastKernel channels_last, const Args& args) {
   LaunchShape shape;
   shape.grid = plan.grid;
   shape.block = plan.block;
-  shape.name = plan.name + " " + what;
+  shape.label = plan.label;
+  shape.label.suffix = step;
   if (plan.channels_last) return launcher.launch(shape, channels_last, args, plan.last);
   return launcher.launch(shape, channels_first, args, plan.first);
 }
@@ -35,8 +36,11 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
   char* const ws = static_cast<char*>(workspace);
   float* const partials = reinterpret_cast<float*>(ws + plan.partials_offset);
   float* const coefficients = reinterpret_cast<float*>(ws + plan.coefficients_offset);
-  const Global<const T> x(static_cast<const T*>(call.x));
-  const Global<const T> dy(static_cast<const T*>(call.dy));
+  using Load = kernels::DirectLoad<T>;
+  using Store = kernels::DirectStore<T>;
+  const Load x{Global<const T>(static_cast<const T*>(call.x))};
+  const Load dy{Global<const T>(static_cast<const T*>(call.dy))};
+  const Store out{Global<T>(static_cast<T*>(call.out))};
   const Global<const P> gamma(static_cast<const P*>(call.gamma));
   const Global<const P> beta(static_cast<const P*>(call.beta));
   const float count = static_cast<float>(call.n * call.s);
@@ -44,11 +48,13 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
   LaunchShape finalize;
   finalize.grid = plan.finalize_grid;
   finalize.block = dim3(kernels::kFinalizeChannelsPerBlock * 32);
-  finalize.name = plan.name + " finalize";
+  finalize.label = plan.label;
+  finalize.label.suffix = "finalize";
   LaunchShape per_channel;
   per_channel.grid = dim3(static_cast<unsigned>((c + 255) / 256));
   per_channel.block = dim3(256);
-  per_channel.name = plan.name + " coefficients";
+  per_channel.label = plan.label;
+  per_channel.label.suffix = "coefficients";
 
   // The per-channel scale and shift from the running statistics (and, for a backward, the dx
   // scale), into the coefficients.
@@ -80,19 +86,21 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
   constexpr int kVector = 16 / sizeof(T);
   return dispatch_int<1, kVector>("vec", plan.vec, [&](auto vec) -> Status {
     constexpr int VEC = decltype(vec)::value;
-    auto reduce = [&](auto mode, const kernels::BatchNormReduceArgs<T>& args) {
+    auto reduce = [&](auto mode, const kernels::BatchNormReduceArgs<Load, Load, Store>& args) {
       constexpr BatchNormReduction kMode = decltype(mode)::value;
-      return launch_pass(launcher, plan, "reduce", kernels::batch_norm_reduce_channels_first<kMode, T, VEC>,
-                         kernels::batch_norm_reduce_channels_last<kMode, T, VEC>, args);
+      return launch_pass(launcher, plan, "reduce",
+                         kernels::batch_norm_reduce_channels_first<kMode, Load, Load, Store, VEC>,
+                         kernels::batch_norm_reduce_channels_last<kMode, Load, Load, Store, VEC>, args);
     };
-    auto map = [&](auto kind, const kernels::BatchNormMapArgs<T>& args) {
+    auto map = [&](auto kind, const kernels::BatchNormMapArgs<Load, Load, Store>& args) {
       constexpr BatchNormMap kMap = decltype(kind)::value;
-      return launch_pass(launcher, plan, "map", kernels::batch_norm_map_channels_first<kMap, T, VEC>,
-                         kernels::batch_norm_map_channels_last<kMap, T, VEC>, args);
+      return launch_pass(launcher, plan, "map", kernels::batch_norm_map_channels_first<kMap, Load, Load, Store, VEC>,
+                         kernels::batch_norm_map_channels_last<kMap, Load, Load, Store, VEC>, args);
     };
     using Statistics = std::integral_constant<BatchNormReduction, BatchNormReduction::kStatistics>;
     using Gradients = std::integral_constant<BatchNormReduction, BatchNormReduction::kGradients>;
-    const kernels::BatchNormReduceArgs<T> statistics_args{x, {}, {}, {}, {}, {}, Global<float>(partials)};
+    const kernels::BatchNormReduceArgs<Load, Load, Store> statistics_args{
+        x, {}, {}, {}, {}, {}, Global<float>(partials)};
     kernels::BatchNormStatisticsArgs<P> finalize_args{Global<const float>(partials),
                                                       plan.chunks,
                                                       c,
@@ -119,7 +127,7 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
         finalize_args.coefficients = Global<float>(coefficients);
         CUNORM_RETURN_IF_ERROR(launcher.launch(finalize, kernels::batch_norm_finalize_statistics<P>, finalize_args));
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kNormalize>{},
-                   {x, {}, Global<const float>(coefficients), Global<T>(static_cast<T*>(call.out))});
+                   {x, {}, Global<const float>(coefficients), out});
       }
       case BatchNormKind::kCalibrationBatch: {
         CUNORM_RETURN_IF_ERROR(reduce(Statistics{}, statistics_args));
@@ -131,7 +139,7 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
       case BatchNormKind::kInference: {
         CUNORM_RETURN_IF_ERROR(inference_coefficients(false));
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kAffine>{},
-                   {x, {}, Global<const float>(coefficients), Global<T>(static_cast<T*>(call.out))});
+                   {x, {}, Global<const float>(coefficients), out});
       }
       case BatchNormKind::kBackward: {
         CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, {x,
@@ -144,13 +152,12 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
         CUNORM_RETURN_IF_ERROR(finalize_gradients(Global<const float>(call.saved_mean),
                                                   Global<const float>(call.saved_invstd), Global<float>(coefficients)));
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kBackward>{},
-                   {x, dy, Global<const float>(coefficients), Global<T>(static_cast<T*>(call.out))});
+                   {x, dy, Global<const float>(coefficients), out});
       }
       case BatchNormKind::kBackwardInference: {
         CUNORM_RETURN_IF_ERROR(inference_coefficients(true));
         const Global<const float> mean(coefficients), invstd(coefficients + c), dx_scale(coefficients + 2 * c);
-        CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, {x, dy, mean, invstd, dx_scale, Global<T>(static_cast<T*>(call.out)),
-                                                    Global<float>(partials)}));
+        CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, {x, dy, mean, invstd, dx_scale, out, Global<float>(partials)}));
         if (call.dgamma == nullptr && call.dbeta == nullptr) return Status::ok();
         return finalize_gradients(mean, invstd, {});
       }

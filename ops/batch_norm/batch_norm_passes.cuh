@@ -18,6 +18,7 @@
 
 #include <cstdint>
 
+#include "../../kernels/element_io.cuh"
 #include "../../kernels/float_math.cuh"
 #include "../../kernels/global_memory.cuh"
 #include "../../kernels/numeric.cuh"
@@ -34,14 +35,16 @@ enum class BatchNormReduction {
   kGradients,   // sum(dy), sum(dy * xhat) with xhat = (x - mean) * invstd; optionally dx = dy * dx_scale
 };
 
-template <class T>
+// x, dy and the stored output reached through functors (kernels/element_io.cuh), at the element's
+// index in the tensor: XLoad = DyLoad = DirectLoad<T>, Store = DirectStore<T> for the C API's calls.
+template <class XLoad, class DyLoad, class Store>
 struct BatchNormReduceArgs {
-  Global<const T> x;
-  Global<const T> dy;        // gradients only
+  XLoad x;
+  DyLoad dy;                 // gradients only
   Global<const float> mean;  // gradients: per channel, the statistics xhat is formed with
   Global<const float> invstd;
   Global<const float> dx_scale;  // with dx: per channel
-  Global<T> dx;                  // gradients, optional: the inference backward's dx = dy * dx_scale
+  Store dx;                      // gradients, optional (is_null()): the inference backward's dx = dy * dx_scale
   Global<float> partials;        // [chunks][C] states
 };
 
@@ -63,12 +66,12 @@ enum class BatchNormMap {
   kBackward,   // dx = coef0 * (dy - coef1 - coef2 * (x - coef3))  (training backward)
 };
 
-template <class T>
+template <class XLoad, class DyLoad, class Store>
 struct BatchNormMapArgs {
-  Global<const T> x;
-  Global<const T> dy;  // backward only
+  XLoad x;
+  DyLoad dy;  // backward only
   Global<const float> coefficients;
-  Global<T> out;
+  Store out;
 };
 
 template <BatchNormMap kMap>
@@ -137,9 +140,9 @@ CUNORM_DEVICE ChannelsFirstChunk channels_first_chunk(const ChannelsFirstTiling&
   return r;
 }
 
-template <BatchNormReduction kMode, class T, int VEC>
+template <BatchNormReduction kMode, class XLoad, class DyLoad, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
-    batch_norm_reduce_channels_first(BatchNormReduceArgs<T> a, ChannelsFirstTiling t) {
+    batch_norm_reduce_channels_first(BatchNormReduceArgs<XLoad, DyLoad, Store> a, ChannelsFirstTiling t) {
   using Reducer = typename BatchNormReducer<kMode>::Reducer;
   using Reduce = BlockAllReduce<Reducer>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
@@ -157,17 +160,15 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
       const int64_t plane = (n * t.c + c) * t.s;
       for (int64_t p = chunk.p0 + threadIdx.x; p < chunk.p1; p += blockDim.x) {
-        const Pack<T, VEC> x = load<VEC>(a.x, plane + p * VEC);
-        Pack<T, VEC> dy{};
-        if constexpr (kMode == BatchNormReduction::kGradients) dy = load<VEC>(a.dy, plane + p * VEC);
-        Pack<T, VEC> dx;
+        float x[VEC], dy[VEC] = {}, dx[VEC];
+        load_values<VEC>(a.x, plane + p * VEC, x);
+        if constexpr (kMode == BatchNormReduction::kGradients) load_values<VEC>(a.dy, plane + p * VEC, dy);
         CUNORM_UNROLL
         for (int e = 0; e < VEC; ++e) {
-          const float d = kMode == BatchNormReduction::kGradients ? to_float(dy.elements[e]) : 0.0f;
-          accumulate<kMode>(s, shift, to_float(x.elements[e]), d, mean, invstd);
-          dx.elements[e] = from_float<T>(d * dx_scale);
+          accumulate<kMode>(s, shift, x[e], dy[e], mean, invstd);
+          dx[e] = dy[e] * dx_scale;
         }
-        if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) store<VEC>(a.dx, plane + p * VEC, dx);
+        if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) a.dx.template store<VEC>(plane + p * VEC, dx);
       }
     }
     unshift<kMode>(s, shift);
@@ -176,9 +177,9 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   }
 }
 
-template <BatchNormMap kMap, class T, int VEC>
+template <BatchNormMap kMap, class XLoad, class DyLoad, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
-    batch_norm_map_channels_first(BatchNormMapArgs<T> a, ChannelsFirstTiling t) {
+    batch_norm_map_channels_first(BatchNormMapArgs<XLoad, DyLoad, Store> a, ChannelsFirstTiling t) {
   const ChannelsFirstChunk chunk = channels_first_chunk<VEC>(t, static_cast<int64_t>(blockIdx.x));
   for (int64_t c = blockIdx.y; c < t.c; c += gridDim.y) {
     float k[4];
@@ -186,15 +187,12 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
       const int64_t plane = (n * t.c + c) * t.s;
       for (int64_t p = chunk.p0 + threadIdx.x; p < chunk.p1; p += blockDim.x) {
-        const Pack<T, VEC> x = load<VEC>(a.x, plane + p * VEC);
-        Pack<T, VEC> dy{};
-        if constexpr (kMap == BatchNormMap::kBackward) dy = load<VEC>(a.dy, plane + p * VEC);
-        Pack<T, VEC> out;
+        float x[VEC], dy[VEC] = {}, out[VEC];
+        load_values<VEC>(a.x, plane + p * VEC, x);
+        if constexpr (kMap == BatchNormMap::kBackward) load_values<VEC>(a.dy, plane + p * VEC, dy);
         CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) {
-          out.elements[e] = from_float<T>(batch_norm_map<kMap>(to_float(x.elements[e]), to_float(dy.elements[e]), k));
-        }
-        store<VEC>(a.out, plane + p * VEC, out);
+        for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k);
+        a.out.template store<VEC>(plane + p * VEC, out);
       }
     }
   }
@@ -204,9 +202,9 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
 
 // Each thread owns VEC consecutive channels (the same for every row it visits); the partial of a
 // chunk is the fixed-order tree over the block's rows of threads, through shared memory.
-template <BatchNormReduction kMode, class T, int VEC>
+template <BatchNormReduction kMode, class XLoad, class DyLoad, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
-    batch_norm_reduce_channels_last(BatchNormReduceArgs<T> a, ChannelsLastTiling t) {
+    batch_norm_reduce_channels_last(BatchNormReduceArgs<XLoad, DyLoad, Store> a, ChannelsLastTiling t) {
   using Reducer = typename BatchNormReducer<kMode>::Reducer;
   using State = typename Reducer::State;
   using Tree = State[kBatchNormThreads][VEC];
@@ -233,17 +231,15 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     const int64_t r1 = (chunk + 1) * t.rows_per_chunk < t.rows ? (chunk + 1) * t.rows_per_chunk : t.rows;
     if (active) {
       for (int64_t r = chunk * t.rows_per_chunk + threadIdx.y; r < r1; r += blockDim.y) {
-        const Pack<T, VEC> x = load<VEC>(a.x, r * t.c + c0);
-        Pack<T, VEC> dy{};
-        if constexpr (kMode == BatchNormReduction::kGradients) dy = load<VEC>(a.dy, r * t.c + c0);
-        Pack<T, VEC> dx;
+        float x[VEC], dy[VEC] = {}, dx[VEC];
+        load_values<VEC>(a.x, r * t.c + c0, x);
+        if constexpr (kMode == BatchNormReduction::kGradients) load_values<VEC>(a.dy, r * t.c + c0, dy);
         CUNORM_UNROLL
         for (int e = 0; e < VEC; ++e) {
-          const float d = kMode == BatchNormReduction::kGradients ? to_float(dy.elements[e]) : 0.0f;
-          accumulate<kMode>(s[e], shift[e], to_float(x.elements[e]), d, mean[e], invstd[e]);
-          dx.elements[e] = from_float<T>(d * dx_scale[e]);
+          accumulate<kMode>(s[e], shift[e], x[e], dy[e], mean[e], invstd[e]);
+          dx[e] = dy[e] * dx_scale[e];
         }
-        if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) store<VEC>(a.dx, r * t.c + c0, dx);
+        if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) a.dx.template store<VEC>(r * t.c + c0, dx);
       }
     }
     CUNORM_UNROLL
@@ -270,9 +266,9 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   }
 }
 
-template <BatchNormMap kMap, class T, int VEC>
+template <BatchNormMap kMap, class XLoad, class DyLoad, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
-    batch_norm_map_channels_last(BatchNormMapArgs<T> a, ChannelsLastTiling t) {
+    batch_norm_map_channels_last(BatchNormMapArgs<XLoad, DyLoad, Store> a, ChannelsLastTiling t) {
   const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC;
   if (c0 >= t.c) return;  // no barrier below: idle channel lanes may leave
   float k[VEC][4];
@@ -281,15 +277,12 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   for (int64_t chunk = blockIdx.y; chunk < t.chunks; chunk += gridDim.y) {
     const int64_t r1 = (chunk + 1) * t.rows_per_chunk < t.rows ? (chunk + 1) * t.rows_per_chunk : t.rows;
     for (int64_t r = chunk * t.rows_per_chunk + threadIdx.y; r < r1; r += blockDim.y) {
-      const Pack<T, VEC> x = load<VEC>(a.x, r * t.c + c0);
-      Pack<T, VEC> dy{};
-      if constexpr (kMap == BatchNormMap::kBackward) dy = load<VEC>(a.dy, r * t.c + c0);
-      Pack<T, VEC> out;
+      float x[VEC], dy[VEC] = {}, out[VEC];
+      load_values<VEC>(a.x, r * t.c + c0, x);
+      if constexpr (kMap == BatchNormMap::kBackward) load_values<VEC>(a.dy, r * t.c + c0, dy);
       CUNORM_UNROLL
-      for (int e = 0; e < VEC; ++e) {
-        out.elements[e] = from_float<T>(batch_norm_map<kMap>(to_float(x.elements[e]), to_float(dy.elements[e]), k[e]));
-      }
-      store<VEC>(a.out, r * t.c + c0, out);
+      for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k[e]);
+      a.out.template store<VEC>(r * t.c + c0, out);
     }
   }
 }

@@ -7,7 +7,6 @@
 // 16-byte aligned and the contiguous extent (S for NCHW, C for NHWC) a multiple of the pack.
 #include <algorithm>
 #include <cstdint>
-#include <string>
 
 #include "../../host/byte_count.hpp"
 #include "../../host/dtype.hpp"
@@ -112,10 +111,11 @@ BatchNormPlan plan_batch_norm(const BatchNormCall& call, const DeviceInfo& devic
   if (call.kind == BatchNormKind::kCalibrationBatch) {
     plan.batch_offset = add_region(plan.workspace_bytes, saturating_mul(channels, 2 * sizeof(float)));
   }
-  plan.name = std::string(batch_norm_kind_name(call.kind)) + "." +
-              (plan.channels_last ? "channels_last" : "channels_first") + "<" + dtype_name(call.dtype) + "," +
-              dtype_name(call.param_dtype) + "> vec=" + std::to_string(plan.vec) +
-              " chunks=" + std::to_string(plan.chunks);
+  plan.label.family = batch_norm_kind_name(call.kind);
+  plan.label.variant = plan.channels_last ? "channels_last" : "channels_first";
+  plan.label.types[0] = dtype_name(call.dtype);
+  plan.label.types[1] = dtype_name(call.param_dtype);
+  plan.label.with("vec", plan.vec).with("chunks", plan.chunks);
   return plan;
 }
 

@@ -72,7 +72,8 @@ struct RowNormPlan {
 };
 
 const char* variant_name(RowNormVariant variant);
-const char* kind_name(RowNormKind kind);
+// "layer_norm_forward", "rms_norm_backward", ...: the family of the op's launch labels.
+const char* row_norm_family(RowNormKind kind, bool forward);
 
 RowNormPlan plan_row_norm_forward(const RowNormForwardCall& call, const DeviceInfo& device);
 RowNormPlan plan_row_norm_backward(const RowNormBackwardCall& call, const DeviceInfo& device);

@@ -83,8 +83,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
       const int col = (k * width + lane) * VEC;
       valid[k] = row_valid && col < cols;
       if (valid[k]) {
-        load_values<VEC>(a.x, row, col, xs[k]);
-        load_values<VEC>(a.dy, row, col, dys[k]);
+        load_values<VEC>(a.x, row * a.cols + col, xs[k]);
+        load_values<VEC>(a.dy, row * a.cols + col, dys[k]);
       }
     }
     const RowStatistics st = row_valid ? load_statistics(a, row) : RowStatistics{0.0f, 0.0f};
@@ -113,7 +113,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
         dgamma[k][e] += dys[k][e] * xhat;
         dbeta[k][e] += dys[k][e];
       }
-      a.dx.template store<VEC>(row, col, dx);
+      a.dx.template store<VEC>(row * a.cols + col, dx);
     }
   }
   if (a.partial_dgamma.is_null()) return;
@@ -190,13 +190,13 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   for (int64_t wave = 0; wave < seg.waves; ++wave) {
     const int64_t row = wave * seg.slots + at.slot;
     const bool row_valid = row < a.rows;
-    const int64_t first_col = static_cast<int64_t>(first_pack) * VEC;
+    const int64_t base = row * a.cols + static_cast<int64_t>(first_pack) * VEC;
     const RowStatistics st = row_valid ? load_statistics(a, row) : RowStatistics{0.0f, 0.0f};
     State terms = Gradient::empty();
     if (row_valid) {
       for (int p = tid; p < packs; p += threads) {
-        smem.x[p] = a.x.template fetch<VEC>(row, first_col + static_cast<int64_t>(p) * VEC);
-        smem.dy[p] = a.dy.template fetch<VEC>(row, first_col + static_cast<int64_t>(p) * VEC);
+        smem.x[p] = a.x.template fetch<VEC>(base + static_cast<int64_t>(p) * VEC);
+        smem.dy[p] = a.dy.template fetch<VEC>(base + static_cast<int64_t>(p) * VEC);
         float x[VEC], dy[VEC];
         XLoad::template unpack<VEC>(smem.x[p], x);
         DyLoad::template unpack<VEC>(smem.dy[p], dy);
@@ -221,7 +221,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
         smem.dgamma[p * VEC + e] += dy[e] * xhat;
         if (Op::kCentered) smem.dbeta[p * VEC + e] += dy[e];
       }
-      a.dx.template store<VEC>(row, first_col + static_cast<int64_t>(p) * VEC, dx);
+      a.dx.template store<VEC>(base + static_cast<int64_t>(p) * VEC, dx);
     }
   }
   if (a.partial_dgamma.is_null()) return;
@@ -260,13 +260,14 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     if (keep_dbeta) store<VEC>(a.partial_dbeta, partial + p * VEC, Pack<float, VEC>{});
   }
   for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const int64_t base = row * a.cols;
     const RowStatistics st = load_statistics(a, row);
     typename Gradient::State terms = Gradient::empty();
     CUNORM_NO_UNROLL
     for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
       float x[VEC], dy[VEC], g[VEC];
-      load_values<VEC>(a.x, row, p * VEC, x);
-      load_values<VEC>(a.dy, row, p * VEC, dy);
+      load_values<VEC>(a.x, base + p * VEC, x);
+      load_values<VEC>(a.dy, base + p * VEC, dy);
       a.affine.template scale<VEC>(p * VEC, g);
       CUNORM_UNROLL
       for (int e = 0; e < VEC; ++e)
@@ -276,8 +277,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     CUNORM_NO_UNROLL
     for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
       float x[VEC], dy[VEC], g[VEC], dx[VEC];
-      load_values<VEC>(a.x, row, p * VEC, x);
-      load_values<VEC>(a.dy, row, p * VEC, dy);
+      load_values<VEC>(a.x, base + p * VEC, x);
+      load_values<VEC>(a.dy, base + p * VEC, dy);
       a.affine.template scale<VEC>(p * VEC, g);
       Pack<float, VEC> dgamma{}, dbeta{};
       if (keep_dgamma) dgamma = load<VEC>(a.partial_dgamma, partial + p * VEC);
@@ -289,7 +290,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
         dgamma.elements[e] += dy[e] * xhat;
         dbeta.elements[e] += dy[e];
       }
-      a.dx.template store<VEC>(row, p * VEC, dx);
+      a.dx.template store<VEC>(base + p * VEC, dx);
       if (keep_dgamma) store<VEC>(a.partial_dgamma, partial + p * VEC, dgamma);
       if (keep_dbeta) store<VEC>(a.partial_dbeta, partial + p * VEC, dbeta);
     }

@@ -22,12 +22,12 @@ Status launch_row_norm_backward(Launcher& launcher, const RowNormBackwardCall& c
   using Affine = kernels::AffineParameters<P>;
   using Store = kernels::DirectStore<T>;
   const kernels::RowNormBackwardArgs<Load, Load, Affine, Store> args{
-      Load{Global<const T>(static_cast<const T*>(call.dy)), call.cols},
-      Load{Global<const T>(static_cast<const T*>(call.x)), call.cols},
+      Load{Global<const T>(static_cast<const T*>(call.dy))},
+      Load{Global<const T>(static_cast<const T*>(call.x))},
       Global<const float>(call.mean),
       Global<const float>(call.rstd),
       Affine{Global<const P>(static_cast<const P*>(call.gamma)), Global<const P>()},
-      Store{Global<T>(static_cast<T*>(call.dx)), call.cols},
+      Store{Global<T>(static_cast<T*>(call.dx))},
       Global<float>(partial_dgamma),
       Global<float>(partial_dbeta),
       call.rows,
@@ -64,14 +64,15 @@ Status launch_row_norm_backward(Launcher& launcher, const RowNormBackwardCall& c
   LaunchShape shape;
   shape.block = dim3(kernels::kGradientColumns * kernels::kGradientStripes);
   shape.grid = dim3(static_cast<unsigned>((call.cols + kernels::kGradientColumns - 1) / kernels::kGradientColumns));
+  shape.label.family = row_norm_family(call.kind, false);
   const struct {
     void* out;
     float* partial;
-    const char* name;
-  } outputs[] = {{call.dgamma, partial_dgamma, "dgamma"}, {call.dbeta, partial_dbeta, "dbeta"}};
+    const char* variant;
+  } outputs[] = {{call.dgamma, partial_dgamma, "reduce_dgamma"}, {call.dbeta, partial_dbeta, "reduce_dbeta"}};
   for (const auto& o : outputs) {
     if (o.out == nullptr) continue;
-    shape.name = std::string(kind_name(call.kind)) + "_backward.reduce_" + o.name;
+    shape.label.variant = o.variant;
     CUNORM_RETURN_IF_ERROR(launcher.launch(shape, kernels::reduce_parameter_gradient<P>, Global<const float>(o.partial),
                                            plan.partial_rows, call.cols, Global<P>(static_cast<P*>(o.out))));
   }

@@ -60,14 +60,14 @@ CUNORM_DEVICE void store_statistics(const Args& a, int64_t row, const RowStatist
   if (!a.rstd.is_null()) store_one(a.rstd, row, st.scale);
 }
 
-// y = xhat * g + b for VEC values of x at (row, col).
+// y = xhat * g + b for VEC values of x at element `index` of the rows.
 template <int VEC, class Store>
-CUNORM_DEVICE void store_normalized(const Store& y, int64_t row, int64_t col, const float (&x)[VEC],
-                                    const RowStatistics& st, const float (&g)[VEC], const float (&b)[VEC]) {
+CUNORM_DEVICE void store_normalized(const Store& y, int64_t index, const float (&x)[VEC], const RowStatistics& st,
+                                    const float (&g)[VEC], const float (&b)[VEC]) {
   float out[VEC];
   CUNORM_UNROLL
   for (int e = 0; e < VEC; ++e) out[e] = normalized(x[e], st) * g[e] + b[e];
-  y.template store<VEC>(row, col, out);
+  y.template store<VEC>(index, out);
 }
 
 // ---- warp_rows -------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
     for (int k = 0; k < CHUNKS; ++k) {
       const int col = (k * width + lane) * VEC;
       valid[k] = row_valid && col < cols;
-      if (valid[k]) load_values<VEC>(a.x, row, col, v[k]);
+      if (valid[k]) load_values<VEC>(a.x, row * a.cols + col, v[k]);
     }
     const auto s = warp_all_reduce<typename Op::Reducer>(Op::thread_state([&](auto&& f) {
                                                            CUNORM_UNROLL
@@ -129,7 +129,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
         g[e] = staged_gamma[col + e];
         b[e] = staged_beta[col + e];
       }
-      store_normalized<VEC>(a.y, row, col, v[k], st, g, b);
+      store_normalized<VEC>(a.y, row * a.cols + col, v[k], st, g, b);
     }
   }
 }
@@ -157,7 +157,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     float v[CHUNKS][VEC] = {};
     CUNORM_UNROLL
     for (int k = 0; k < CHUNKS; ++k) {
-      if (valid[k]) load_values<VEC>(a.x, row, (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k]);
+      if (valid[k]) load_values<VEC>(a.x, row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k]);
     }
     const auto s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
       CUNORM_UNROLL
@@ -172,7 +172,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     CUNORM_UNROLL
     for (int k = 0; k < CHUNKS; ++k) {
       if (valid[k]) {
-        store_normalized<VEC>(a.y, row, (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k], st, g[k], b[k]);
+        store_normalized<VEC>(a.y, row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k], st, g[k],
+                              b[k]);
       }
     }
   }
@@ -212,10 +213,10 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
   for (int64_t wave = 0; wave < seg.waves; ++wave) {
     const int64_t row = wave * seg.slots + at.slot;
     const bool row_valid = row < a.rows;
-    const int64_t first_col = static_cast<int64_t>(first_pack) * VEC;
+    const int64_t base = row * a.cols + static_cast<int64_t>(first_pack) * VEC;
     if (row_valid) {
       for (int p = tid; p < packs; p += threads) {
-        cache[p] = a.x.template fetch<VEC>(row, first_col + static_cast<int64_t>(p) * VEC);
+        cache[p] = a.x.template fetch<VEC>(base + static_cast<int64_t>(p) * VEC);
       }
     }
     State s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
@@ -239,7 +240,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kSegmentMaxThreads, 1)
         g[e] = staged_gamma[p * VEC + e];
         b[e] = Op::kCentered ? staged_beta[p * VEC + e] : 0.0f;
       }
-      store_normalized<VEC>(a.y, row, first_col + static_cast<int64_t>(p) * VEC, v, st, g, b);
+      store_normalized<VEC>(a.y, base + static_cast<int64_t>(p) * VEC, v, st, g, b);
     }
   }
 }
@@ -255,10 +256,11 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
   const int64_t packs = a.cols / VEC;
   for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const int64_t base = row * a.cols;
     const auto s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
       for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
         float v[VEC];
-        load_values<VEC>(a.x, row, p * VEC, v);
+        load_values<VEC>(a.x, base + p * VEC, v);
         CUNORM_UNROLL
         for (int e = 0; e < VEC; ++e) f(v[e]);
       }
@@ -268,10 +270,10 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     for (int64_t p = threadIdx.x; p < packs; p += blockDim.x) {
       const int64_t col = p * VEC;
       float v[VEC], g[VEC], b[VEC];
-      load_values<VEC>(a.x, row, col, v);
+      load_values<VEC>(a.x, base + col, v);
       a.affine.template scale<VEC>(col, g);
       a.affine.template shift<VEC>(col, b);
-      store_normalized<VEC>(a.y, row, col, v, st, g, b);
+      store_normalized<VEC>(a.y, base + col, v, st, g, b);
     }
   }
 }

@@ -15,9 +15,9 @@ Status launch_row_norm_forward(Launcher& launcher, const RowNormForwardCall& cal
   using Affine = kernels::AffineParameters<P>;
   using Store = kernels::DirectStore<T>;
   const kernels::RowNormForwardArgs<Load, Affine, Store> args{
-      Load{Global<const T>(static_cast<const T*>(call.x)), call.cols},
+      Load{Global<const T>(static_cast<const T*>(call.x))},
       Affine{Global<const P>(static_cast<const P*>(call.gamma)), Global<const P>(static_cast<const P*>(call.beta))},
-      Store{Global<T>(static_cast<T*>(call.y)), call.cols},
+      Store{Global<T>(static_cast<T*>(call.y))},
       Global<float>(call.mean),
       Global<float>(call.rstd),
       call.rows,

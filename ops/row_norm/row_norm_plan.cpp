@@ -12,7 +12,6 @@
 // pack; otherwise every access is scalar.
 #include <algorithm>
 #include <cstdint>
-#include <string>
 
 #include "../../host/byte_count.hpp"
 #include "../../host/dtype.hpp"
@@ -150,12 +149,17 @@ int vector_width(cunormDataType_t dtype, int64_t cols, std::initializer_list<con
   return full;
 }
 
-void name_plan(RowNormPlan& plan, RowNormKind kind, const char* direction, cunormDataType_t dtype,
-               cunormDataType_t param_dtype) {
-  plan.shape.name = std::string(kind_name(kind)) + "_" + direction + "." + variant_name(plan.variant) + "<" +
-                    dtype_name(dtype) + "," + dtype_name(param_dtype) + "> vec=" + std::to_string(plan.vec) +
-                    " chunks=" + std::to_string(plan.chunks) + " width=" + std::to_string(plan.width) +
-                    " segments=" + std::to_string(plan.segments.count) + (plan.tail ? " tail" : " full");
+// The plan's launch label: static strings and integers, nothing allocated.
+void label_plan(RowNormPlan& plan, RowNormKind kind, bool forward, cunormDataType_t dtype,
+                cunormDataType_t param_dtype) {
+  simt::LaunchLabel& label = plan.shape.label;
+  label.family = row_norm_family(kind, forward);
+  label.variant = variant_name(plan.variant);
+  label.types[0] = dtype_name(dtype);
+  label.types[1] = dtype_name(param_dtype);
+  label.with("vec", plan.vec).with("chunks", plan.chunks).with("width", plan.width);
+  label.with("segments", plan.segments.count);
+  label.suffix = plan.tail ? "tail" : "full";
 }
 
 }  // namespace
@@ -170,7 +174,10 @@ const char* variant_name(RowNormVariant variant) {
   return "unknown";
 }
 
-const char* kind_name(RowNormKind kind) { return kind == RowNormKind::kLayerNorm ? "layer_norm" : "rms_norm"; }
+const char* row_norm_family(RowNormKind kind, bool forward) {
+  if (kind == RowNormKind::kLayerNorm) return forward ? "layer_norm_forward" : "layer_norm_backward";
+  return forward ? "rms_norm_forward" : "rms_norm_backward";
+}
 
 RowNormPlan plan_row_norm_forward(const RowNormForwardCall& call, const DeviceInfo& device) {
   RowNormPlan plan;
@@ -205,7 +212,7 @@ RowNormPlan plan_row_norm_forward(const RowNormForwardCall& call, const DeviceIn
     plan.exchange_offset = add_region(plan.workspace_bytes, 2 * static_cast<std::size_t>(plan.segments.slots) *
                                                                 static_cast<std::size_t>(plan.segments.count) * state);
   }
-  name_plan(plan, call.kind, "forward", call.dtype, call.param_dtype);
+  label_plan(plan, call.kind, true, call.dtype, call.param_dtype);
   return plan;
 }
 
@@ -251,7 +258,7 @@ RowNormPlan plan_row_norm_backward(const RowNormBackwardCall& call, const Device
     plan.exchange_offset = add_region(plan.workspace_bytes, 2 * static_cast<std::size_t>(plan.segments.slots) *
                                                                 static_cast<std::size_t>(plan.segments.count) * state);
   }
-  name_plan(plan, call.kind, "backward", call.dtype, call.param_dtype);
+  label_plan(plan, call.kind, false, call.dtype, call.param_dtype);
   return plan;
 }
 

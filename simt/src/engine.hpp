@@ -125,6 +125,7 @@ class SpinLock {
 
 struct LaunchState {
   LaunchConfig config;
+  char name[256] = {};  // the launch's text (its label's, or the config's name), for messages
   const Target* target = nullptr;
   Options options;
   KernelEntry entry = nullptr;

@@ -142,6 +142,11 @@ std::uint64_t LaunchState::block_at(std::uint64_t i) const {
 LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, KernelEntry entry, const void* closure) {
   LaunchState state;
   state.config = config;
+  if (config.label != nullptr) {
+    config.label->format(state.name, sizeof state.name);
+  } else {
+    std::snprintf(state.name, sizeof state.name, "%s", config.name);
+  }
   state.target = config.target != nullptr ? config.target : find_target("sm_90");
   state.options = current_options();
   state.entry = entry;
@@ -177,11 +182,11 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   }
   if (!refusal.empty()) {
     result.ok = false;
-    result.message = std::string(config.name) + ": launch refused: " + refusal;
+    result.message = std::string(state.name) + ": launch refused: " + refusal;
     state.total_blocks = 0;
   } else if (take_injected_fault(FaultSite::kLaunch)) {
     result.ok = false;  // nothing ran, as when a GPU refuses a launch
-    result.message = std::string(config.name) + ": launch failed: injected fault (simt::inject_fault)";
+    result.message = std::string(state.name) + ": launch failed: injected fault (simt::inject_fault)";
     state.total_blocks = 0;
   } else {
     state.generation = next_shadow_generation();
@@ -208,7 +213,12 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   }
   if (LaunchRecorder* recorder = active_recorder()) {
     LaunchRecord record;
-    record.name = config.name;
+    record.name = state.name;
+    if (config.label != nullptr) {
+      record.label = *config.label;
+    } else {
+      record.label.family = config.name;
+    }
     record.grid = config.grid;
     record.block = config.block;
     record.blocks_run = state.total_blocks;

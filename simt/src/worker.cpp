@@ -106,7 +106,7 @@ void describe(FaultText& text, const Fiber* fiber) {
 
 void Worker::record_fault(const FaultText& what, const Fiber* fiber, SourceLocation loc) {
   FaultText message;
-  message << launch_.config.name << ": " << what.c_str();
+  message << launch_.name << ": " << what.c_str();
   if (loc.line > 0) message << " at " << loc;
   if (fiber != nullptr) {
     message << " (";

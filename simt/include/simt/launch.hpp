@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "simt/launch_label.hpp"
 #include "simt/target.hpp"
 
 namespace simt {
@@ -60,9 +61,10 @@ struct LaunchConfig {
   dim3 grid{1, 1, 1};
   dim3 block{1, 1, 1};
   std::size_t dynamic_shared_bytes = 0;
-  bool cooperative = false;        // every block resident at once; enables simt::grid_sync()
-  const Target* target = nullptr;  // nullptr: sm_90
-  const char* name = "kernel";     // shown in errors and launch records
+  bool cooperative = false;            // every block resident at once; enables simt::grid_sync()
+  const Target* target = nullptr;      // nullptr: sm_90
+  const char* name = "kernel";         // shown in errors and launch records
+  const LaunchLabel* label = nullptr;  // when set, names the launch instead of `name` (fields in records)
 };
 
 struct LaunchResult {
@@ -88,7 +90,8 @@ struct BufferTraffic {
 };
 
 struct LaunchRecord {
-  std::string name;
+  std::string name;   // the label's text, or the config's name
+  LaunchLabel label;  // the config's label, or one whose family is the config's name
   dim3 grid;
   dim3 block;
   std::uint64_t blocks_run = 0;  // the grid's blocks, or those of the ScopedBlockWindow's range
