@@ -204,12 +204,32 @@ int64_t cols_of(const std::string& variant) {
   return 4096;
 }
 
-template <class Op>
-void forward_functors_match_prepared_inputs(const std::string& variant) {
+// A variant's sizes with two random tensors and a random parameter vector.
+struct Problem {
+  int64_t rows, cols;
+  std::size_t n;
+  std::vector<float> first, second, gamma;
+};
+
+Problem problem_of(const std::string& variant, unsigned seed) {
   const int64_t rows = rows_of(variant), cols = cols_of(variant);
   const std::size_t n = static_cast<std::size_t>(rows * cols);
-  const std::vector<float> x = random_values(n, 1), residual = random_values(n, 2);
-  const std::vector<float> gamma = random_values(static_cast<std::size_t>(cols), 3);
+  return Problem{rows,
+                 cols,
+                 n,
+                 random_values(n, seed),
+                 random_values(n, seed + 1),
+                 random_values(static_cast<std::size_t>(cols), seed + 2)};
+}
+
+template <class Op>
+void forward_functors_match_prepared_inputs(const std::string& variant) {
+  const Problem pr = problem_of(variant, 1);
+  const int64_t rows = pr.rows, cols = pr.cols;
+  const std::size_t n = pr.n;
+  const std::vector<float>& x = pr.first;
+  const std::vector<float>& residual = pr.second;
+  const std::vector<float>& gamma = pr.gamma;
   const std::vector<float> beta = random_values(static_cast<std::size_t>(cols), 4);
   std::vector<float> sum(n, 0.0f), summed(n), offset_gamma(gamma.size());
   for (std::size_t i = 0; i < n; ++i) summed[i] = x[i] + residual[i];
@@ -232,10 +252,12 @@ void forward_functors_match_prepared_inputs(const std::string& variant) {
 
 template <class Op>
 void backward_functor_matches_prepared_gradient(const std::string& variant) {
-  const int64_t rows = rows_of(variant), cols = cols_of(variant);
-  const std::size_t n = static_cast<std::size_t>(rows * cols);
-  const std::vector<float> x = random_values(n, 5), dy = random_values(n, 6);
-  const std::vector<float> gamma = random_values(static_cast<std::size_t>(cols), 7);
+  const Problem pr = problem_of(variant, 5);
+  const int64_t rows = pr.rows, cols = pr.cols;
+  const std::size_t n = pr.n;
+  const std::vector<float>& x = pr.first;
+  const std::vector<float>& dy = pr.second;
+  const std::vector<float>& gamma = pr.gamma;
   std::vector<float> halved(n), y, mean, rstd;
   for (std::size_t i = 0; i < n; ++i) halved[i] = dy[i] * 0.5f;
   forward<Op>("uncached", rows, cols, k::DirectLoad<float>{Global<const float>(x.data())},

@@ -140,6 +140,17 @@ CUNORM_DEVICE ChannelsFirstChunk channels_first_chunk(const ChannelsFirstTiling&
   return r;
 }
 
+// Calls visit(index) with the first element index of each pack of channel c in the chunk that
+// this thread covers: rows of n by threadIdx.y, packs of S by threadIdx.x (coalesced).
+template <int VEC, class Visit>
+CUNORM_DEVICE void for_each_pack_channels_first(const ChannelsFirstTiling& t, const ChannelsFirstChunk& chunk,
+                                                int64_t c, Visit&& visit) {
+  for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
+    const int64_t plane = (n * t.c + c) * t.s;
+    for (int64_t p = chunk.p0 + threadIdx.x; p < chunk.p1; p += blockDim.x) visit(plane + p * VEC);
+  }
+}
+
 template <BatchNormReduction kMode, class XLoad, class DyLoad, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     batch_norm_reduce_channels_first(BatchNormReduceArgs<XLoad, DyLoad, Store> a, ChannelsFirstTiling t) {
@@ -157,20 +168,17 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     }
     typename Reducer::State s = Reducer::empty();
     float shift = 0.0f;
-    for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
-      const int64_t plane = (n * t.c + c) * t.s;
-      for (int64_t p = chunk.p0 + threadIdx.x; p < chunk.p1; p += blockDim.x) {
-        float x[VEC], dy[VEC] = {}, dx[VEC];
-        load_values<VEC>(a.x, plane + p * VEC, x);
-        if constexpr (kMode == BatchNormReduction::kGradients) load_values<VEC>(a.dy, plane + p * VEC, dy);
-        CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) {
-          accumulate<kMode>(s, shift, x[e], dy[e], mean, invstd);
-          dx[e] = dy[e] * dx_scale;
-        }
-        if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) a.dx.template store<VEC>(plane + p * VEC, dx);
+    for_each_pack_channels_first<VEC>(t, chunk, c, [&](int64_t at) {
+      float x[VEC], dy[VEC] = {}, dx[VEC];
+      load_values<VEC>(a.x, at, x);
+      if constexpr (kMode == BatchNormReduction::kGradients) load_values<VEC>(a.dy, at, dy);
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) {
+        accumulate<kMode>(s, shift, x[e], dy[e], mean, invstd);
+        dx[e] = dy[e] * dx_scale;
       }
-    }
+      if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) a.dx.template store<VEC>(at, dx);
+    });
     unshift<kMode>(s, shift);
     s = Reduce(reduce_storage).all_reduce(s);
     if (tid == 0) store_state(a.partials, static_cast<int64_t>(blockIdx.x) * t.c + c, s);
@@ -184,17 +192,14 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   for (int64_t c = blockIdx.y; c < t.c; c += gridDim.y) {
     float k[4];
     load_coefficients<kMapCoefficients<kMap>>(a.coefficients, t.c, c, k);
-    for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
-      const int64_t plane = (n * t.c + c) * t.s;
-      for (int64_t p = chunk.p0 + threadIdx.x; p < chunk.p1; p += blockDim.x) {
-        float x[VEC], dy[VEC] = {}, out[VEC];
-        load_values<VEC>(a.x, plane + p * VEC, x);
-        if constexpr (kMap == BatchNormMap::kBackward) load_values<VEC>(a.dy, plane + p * VEC, dy);
-        CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k);
-        a.out.template store<VEC>(plane + p * VEC, out);
-      }
-    }
+    for_each_pack_channels_first<VEC>(t, chunk, c, [&](int64_t at) {
+      float x[VEC], dy[VEC] = {}, out[VEC];
+      load_values<VEC>(a.x, at, x);
+      if constexpr (kMap == BatchNormMap::kBackward) load_values<VEC>(a.dy, at, dy);
+      CUNORM_UNROLL
+      for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k);
+      a.out.template store<VEC>(at, out);
+    });
   }
 }
 
