@@ -222,27 +222,23 @@ Problem problem_of(const std::string& variant, unsigned seed) {
                  random_values(static_cast<std::size_t>(cols), seed + 2)};
 }
 
+// x + residual and 1 + gamma through the functors against the direct functors on the sums.
 template <class Op>
 void forward_functors_match_prepared_inputs(const std::string& variant) {
-  const Problem pr = problem_of(variant, 1);
-  const int64_t rows = pr.rows, cols = pr.cols;
-  const std::size_t n = pr.n;
-  const std::vector<float>& x = pr.first;
-  const std::vector<float>& residual = pr.second;
-  const std::vector<float>& gamma = pr.gamma;
-  const std::vector<float> beta = random_values(static_cast<std::size_t>(cols), 4);
-  std::vector<float> sum(n, 0.0f), summed(n), offset_gamma(gamma.size());
-  for (std::size_t i = 0; i < n; ++i) summed[i] = x[i] + residual[i];
-  for (std::size_t c = 0; c < gamma.size(); ++c) offset_gamma[c] = 1.0f + gamma[c];
-  const Global<const float> no_beta;
-  const Global<const float> beta_or_none = Op::kCentered ? Global<const float>(beta.data()) : no_beta;
+  const Problem pr = problem_of(variant, 1);  // x, residual, gamma
+  const std::vector<float> beta = random_values(static_cast<std::size_t>(pr.cols), 4);
+  std::vector<float> sum(pr.n, 0.0f), summed(pr.n), offset_gamma(pr.gamma.size());
+  for (std::size_t i = 0; i < pr.n; ++i) summed[i] = pr.first[i] + pr.second[i];
+  for (std::size_t c = 0; c < pr.gamma.size(); ++c) offset_gamma[c] = 1.0f + pr.gamma[c];
+  const Global<const float> beta_or_none = Op::kCentered ? Global<const float>(beta.data()) : Global<const float>();
 
   std::vector<float> y1, mean1, rstd1, y2, mean2, rstd2;
-  forward<Op>(
-      variant, rows, cols,
-      ResidualAddLoad{Global<const float>(x.data()), Global<const float>(residual.data()), Global<float>(sum.data())},
-      OffsetScale{k::AffineParameters<float>{Global<const float>(gamma.data()), beta_or_none}}, y1, mean1, rstd1);
-  forward<Op>(variant, rows, cols, k::DirectLoad<float>{Global<const float>(summed.data())},
+  forward<Op>(variant, pr.rows, pr.cols,
+              ResidualAddLoad{Global<const float>(pr.first.data()), Global<const float>(pr.second.data()),
+                              Global<float>(sum.data())},
+              OffsetScale{k::AffineParameters<float>{Global<const float>(pr.gamma.data()), beta_or_none}}, y1, mean1,
+              rstd1);
+  forward<Op>(variant, pr.rows, pr.cols, k::DirectLoad<float>{Global<const float>(summed.data())},
               k::AffineParameters<float>{Global<const float>(offset_gamma.data()), beta_or_none}, y2, mean2, rstd2);
   EXPECT_EQ(sum, summed) << variant << ": the residual functor's sum";
   EXPECT_EQ(y1, y2) << variant;
@@ -250,24 +246,20 @@ void forward_functors_match_prepared_inputs(const std::string& variant) {
   EXPECT_EQ(rstd1, rstd2) << variant;
 }
 
+// dy * 0.5 through a functor against the direct functor on the halved gradient.
 template <class Op>
 void backward_functor_matches_prepared_gradient(const std::string& variant) {
-  const Problem pr = problem_of(variant, 5);
-  const int64_t rows = pr.rows, cols = pr.cols;
-  const std::size_t n = pr.n;
-  const std::vector<float>& x = pr.first;
-  const std::vector<float>& dy = pr.second;
-  const std::vector<float>& gamma = pr.gamma;
-  std::vector<float> halved(n), y, mean, rstd;
-  for (std::size_t i = 0; i < n; ++i) halved[i] = dy[i] * 0.5f;
-  forward<Op>("uncached", rows, cols, k::DirectLoad<float>{Global<const float>(x.data())},
-              k::AffineParameters<float>{Global<const float>(gamma.data()), Global<const float>()}, y, mean, rstd);
+  const Problem pr = problem_of(variant, 5);  // x, dy, gamma
+  std::vector<float> halved(pr.n), y, mean, rstd;
+  for (std::size_t i = 0; i < pr.n; ++i) halved[i] = pr.second[i] * 0.5f;
+  forward<Op>("uncached", pr.rows, pr.cols, k::DirectLoad<float>{Global<const float>(pr.first.data())},
+              k::AffineParameters<float>{Global<const float>(pr.gamma.data()), Global<const float>()}, y, mean, rstd);
 
   std::vector<float> dx1, dgamma1, dx2, dgamma2;
-  backward<Op>(variant, rows, cols, HalvedLoad{k::DirectLoad<float>{Global<const float>(dy.data())}}, x, mean, rstd,
-               gamma, dx1, dgamma1);
-  backward<Op>(variant, rows, cols, k::DirectLoad<float>{Global<const float>(halved.data())}, x, mean, rstd, gamma, dx2,
-               dgamma2);
+  backward<Op>(variant, pr.rows, pr.cols, HalvedLoad{k::DirectLoad<float>{Global<const float>(pr.second.data())}},
+               pr.first, mean, rstd, pr.gamma, dx1, dgamma1);
+  backward<Op>(variant, pr.rows, pr.cols, k::DirectLoad<float>{Global<const float>(halved.data())}, pr.first, mean,
+               rstd, pr.gamma, dx2, dgamma2);
   EXPECT_EQ(dx1, dx2) << variant;
   EXPECT_EQ(dgamma1, dgamma2) << variant << ": the partial parameter gradients";
 }
