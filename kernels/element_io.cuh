@@ -1,12 +1,12 @@
 // Load and store functors: how a kernel reads its input and parameters and writes its output, as
-// float32 values, so that the kernels (ops/row_norm) are written once over them and a fused
+// float32 values, so that the kernels (ops/row_norm, ops/batch_norm) are written once over them and a fused
 // residual add, a (1 + gamma) scale, an activation or another storage type is a functor, not a
 // new kernel (the idea of OneFlow's DirectLoad/DirectStore). Every functor is plain data, built by
 // the host's launch code and passed by value in a kernel's argument struct.
 //
-// Functors address elements by their index in the tensor, which the kernel computes once for all
-// of an access's functors (an index per functor field, such as a row stride of its own, would
-// cost registers: ptxas cannot know the strides equal). An input functor (DirectLoad) reads N
+// Functors take the element's index in the tensor, which the kernel computes once for all of its
+// functors: a functor computing its own index from a row stride of its own would cost registers,
+// since ptxas cannot know that the strides are equal. An input functor (DirectLoad) reads N
 // consecutive elements from `index` in two steps, so that a kernel can keep what it read in
 // shared memory at its storage width:
 //   using Cached = ...;                                          the element type one access yields
