@@ -1,6 +1,7 @@
 // A launch's name as fields: the kernel family and variant, the element types, named integer
 // parameters and a closing word, all static strings and integers, so that naming a launch
-// allocates nothing. Launch records carry the fields (tests read record.label.variant and
+// allocates nothing (the strings must outlive every record made of the launch: cunorm's are
+// literals). Launch records carry the fields (tests read record.label.variant and
 // record.label.parameter("vec")); the text form, for fault messages and records,
 //   family.variant<type0,type1> key=value ... suffix
 // is written into a caller's buffer only when one is wanted. The engine and cunorm's launchers
@@ -30,7 +31,7 @@ struct LaunchLabel {
   int parameter_count = 0;
   const char* suffix = "";  // e.g. "tail", "finalize"
 
-  // Appends a parameter; past kMaxParameters the rest are dropped (a caller's bug the text shows).
+  // Appends a parameter; past kMaxParameters the rest are dropped (cunorm's labels use at most 4).
   LaunchLabel& with(const char* key, std::int64_t value) {
     if (parameter_count < kMaxParameters) parameters[parameter_count++] = Parameter{key, value};
     return *this;
