@@ -16,12 +16,7 @@
 namespace bench {
 namespace {
 
-struct DtypePair {
-  cunormDataType_t dtype;
-  const char* label;
-};
-const DtypePair kDtypes[] = {{CUNORM_FLOAT32, "f32/f32"}, {CUNORM_FLOAT16, "f16/f32"}};
-constexpr cunormDataType_t kParam = CUNORM_FLOAT32;
+const DtypePair kDtypes[] = {{CUNORM_FLOAT32, CUNORM_FLOAT32, "f32/f32"}, {CUNORM_FLOAT16, CUNORM_FLOAT32, "f16/f32"}};
 
 enum class Op { kForwardTraining, kForwardInference, kBackward, kBackwardInference };
 const char* op_name(Op op) {
@@ -46,7 +41,7 @@ const Layer kResNet50[] = {{64, 112}, {64, 56},  {256, 56},  {128, 56}, {128, 28
 // by the training forward and read by the backward, dgamma and dbeta written.
 Floor floor_bytes(Op op, int64_t elements, int64_t c, const DtypePair& d) {
   const double tensor = static_cast<double>(elements) * static_cast<double>(element_size(d.dtype));
-  const double param = static_cast<double>(c) * static_cast<double>(element_size(kParam));
+  const double param = static_cast<double>(c) * static_cast<double>(element_size(d.param));
   const double stat = static_cast<double>(c) * 4.0;
   Floor floor;
   switch (op) {
@@ -107,8 +102,8 @@ struct Problem {
         w(w_),
         x(d_.dtype, static_cast<std::size_t>(n_ * c_ * h_ * w_)),
         dy(d_.dtype, x.count()),
-        gamma(kParam, static_cast<std::size_t>(c_)),
-        beta(kParam, static_cast<std::size_t>(c_)),
+        gamma(d_.param, static_cast<std::size_t>(c_)),
+        beta(d_.param, static_cast<std::size_t>(c_)),
         running_mean(CUNORM_FLOAT32, static_cast<std::size_t>(c_)),
         running_var(CUNORM_FLOAT32, static_cast<std::size_t>(c_)),
         copies(input_copies(x.byte_size())),
@@ -142,7 +137,7 @@ struct Problem {
   int64_t s() const { return h * w; }
 
   void run_training_forward(const void* xc) {
-    check(cunormBatchNormForwardTraining(machine.handle, layout, n, c, s(), d.dtype, kParam, xc, d_gamma.get(),
+    check(cunormBatchNormForwardTraining(machine.handle, layout, n, c, s(), d.dtype, d.param, xc, d_gamma.get(),
                                          d_beta.get(), 1e-5f, 0.1f, d_running_mean.floats(), d_running_var.floats(),
                                          d_out.get(), d_saved_mean.floats(), d_saved_invstd.floats()),
           "cunormBatchNormForwardTraining");
@@ -155,19 +150,19 @@ struct Problem {
     switch (op) {
       case Op::kForwardTraining: run_training_forward(xc); break;
       case Op::kForwardInference:
-        check(cunormBatchNormForwardInference(machine.handle, layout, n, c, s(), d.dtype, kParam, xc, d_gamma.get(),
+        check(cunormBatchNormForwardInference(machine.handle, layout, n, c, s(), d.dtype, d.param, xc, d_gamma.get(),
                                               d_beta.get(), d_running_mean.floats(), d_running_var.floats(), 1e-5f,
                                               d_out.get()),
               "cunormBatchNormForwardInference");
         break;
       case Op::kBackward:
-        check(cunormBatchNormBackward(machine.handle, layout, n, c, s(), d.dtype, kParam, dyc, xc, d_gamma.get(),
+        check(cunormBatchNormBackward(machine.handle, layout, n, c, s(), d.dtype, d.param, dyc, xc, d_gamma.get(),
                                       d_saved_mean.floats(), d_saved_invstd.floats(), d_out.get(), d_dgamma.get(),
                                       d_dbeta.get()),
               "cunormBatchNormBackward");
         break;
       case Op::kBackwardInference:
-        check(cunormBatchNormBackwardInference(machine.handle, layout, n, c, s(), d.dtype, kParam, dyc, xc,
+        check(cunormBatchNormBackwardInference(machine.handle, layout, n, c, s(), d.dtype, d.param, dyc, xc,
                                                d_gamma.get(), d_running_mean.floats(), d_running_var.floats(), 1e-5f,
                                                d_out.get(), d_dgamma.get(), d_dbeta.get()),
               "cunormBatchNormBackwardInference");
@@ -205,7 +200,7 @@ struct Problem {
   }
   std::size_t workspace_bytes() const {
     std::size_t bytes = 0;
-    check(cunormBatchNormWorkspaceSize(machine.handle, layout, n, c, s(), d.dtype, kParam, &bytes),
+    check(cunormBatchNormWorkspaceSize(machine.handle, layout, n, c, s(), d.dtype, d.param, &bytes),
           "cunormBatchNormWorkspaceSize");
     return bytes;
   }
@@ -263,10 +258,10 @@ struct Problem {
       slack_gamma[k] += factor * std::abs(dys[i] * (xs[i] - centre[k]) * inverse[k]);
       slack_beta[k] += factor * std::abs(dys[i]);
     }
-    const auto param = ref::output_tolerance(kParam);
+    const auto param = ref::output_tolerance(d.param);
     compare(v, out, expected, ref::output_tolerance(d.dtype));
-    compare(v, d_dgamma.download(kParam, channels), dgamma, param, &slack_gamma);
-    compare(v, d_dbeta.download(kParam, channels), dbeta, param, &slack_beta);
+    compare(v, d_dgamma.download(d.param, channels), dgamma, param, &slack_gamma);
+    compare(v, d_dbeta.download(d.param, channels), dbeta, param, &slack_beta);
     return v;
   }
 

@@ -74,6 +74,12 @@ double measure_copy_bandwidth();
 // `copy` cycling through 0 .. copies - 1.
 double median_ms(const std::function<void(int copy)>& run, int copies);
 
+// The activation and parameter types of a benchmark row, and its label ("f16/f32").
+struct DtypePair {
+  cunormDataType_t dtype, param;
+  const char* label;
+};
+
 // An op's DRAM floor in bytes: activation tensors read or written once, and the per-row or
 // per-channel terms (parameters, their gradients, statistics) moved once.
 struct Floor {

@@ -28,11 +28,11 @@ class CudnnProblem {
     check_cudnn(cudnnSetStream(handle_, machine.stream), "cudnnSetStream");
     check_cudnn(cudnnCreateTensorDescriptor(&data_), "cudnnCreateTensorDescriptor");
     check_cudnn(cudnnCreateTensorDescriptor(&channel_), "cudnnCreateTensorDescriptor");
-    check_cudnn(cudnnSetTensor4dDescriptor(data_, in.layout == CUNORM_LAYOUT_NCHW ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC,
-                                     in.dtype == CUNORM_FLOAT16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT,
-                                     static_cast<int>(in.n), static_cast<int>(in.c), static_cast<int>(in.h),
-                                     static_cast<int>(in.w)),
-          "cudnnSetTensor4dDescriptor");
+    check_cudnn(cudnnSetTensor4dDescriptor(
+                    data_, in.layout == CUNORM_LAYOUT_NCHW ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC,
+                    in.dtype == CUNORM_FLOAT16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT, static_cast<int>(in.n),
+                    static_cast<int>(in.c), static_cast<int>(in.h), static_cast<int>(in.w)),
+                "cudnnSetTensor4dDescriptor");
     check_cudnn(cudnnDeriveBNTensorDescriptor(channel_, data_, mode_), "cudnnDeriveBNTensorDescriptor");
   }
   CudnnProblem(const CudnnProblem&) = delete;
@@ -46,22 +46,23 @@ class CudnnProblem {
   std::size_t forward_workspace() const {
     std::size_t bytes = 0;
     check_cudnn(cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, data_,
-                                                                    nullptr, data_, channel_, nullptr, &bytes),
-          "cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize");
+                                                                         nullptr, data_, channel_, nullptr, &bytes),
+                "cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize");
     return bytes;
   }
   std::size_t backward_workspace() const {
     std::size_t bytes = 0;
-    check_cudnn(cudnnGetBatchNormalizationBackwardExWorkspaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, data_, nullptr,
-                                                             data_, nullptr, data_, channel_, nullptr, &bytes),
-          "cudnnGetBatchNormalizationBackwardExWorkspaceSize");
+    check_cudnn(
+        cudnnGetBatchNormalizationBackwardExWorkspaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, data_, nullptr, data_,
+                                                          nullptr, data_, channel_, nullptr, &bytes),
+        "cudnnGetBatchNormalizationBackwardExWorkspaceSize");
     return bytes;
   }
   std::size_t reserve() const {
     std::size_t bytes = 0;
-    check_cudnn(cudnnGetBatchNormalizationTrainingExReserveSpaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, nullptr, data_,
-                                                                &bytes),
-          "cudnnGetBatchNormalizationTrainingExReserveSpaceSize");
+    check_cudnn(cudnnGetBatchNormalizationTrainingExReserveSpaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, nullptr,
+                                                                     data_, &bytes),
+                "cudnnGetBatchNormalizationTrainingExReserveSpaceSize");
     return bytes;
   }
 
@@ -71,22 +72,22 @@ class CudnnProblem {
                DeviceBuffer& reserve, std::size_t reserve_bytes) const {
     const float one = 1.0f, zero = 0.0f;
     check_cudnn(cudnnBatchNormalizationForwardTrainingEx(
-              handle_, mode_, CUDNN_BATCHNORM_OPS_BN, &one, &zero, data_, x, nullptr, nullptr, data_, y, channel_,
-              gamma, beta, kMomentum, running_mean, running_var, kEpsilon, saved_mean, saved_invstd, nullptr,
-              workspace.get(), workspace_bytes, reserve.get(), reserve_bytes),
-          "cudnnBatchNormalizationForwardTrainingEx");
+                    handle_, mode_, CUDNN_BATCHNORM_OPS_BN, &one, &zero, data_, x, nullptr, nullptr, data_, y, channel_,
+                    gamma, beta, kMomentum, running_mean, running_var, kEpsilon, saved_mean, saved_invstd, nullptr,
+                    workspace.get(), workspace_bytes, reserve.get(), reserve_bytes),
+                "cudnnBatchNormalizationForwardTrainingEx");
   }
 
   // dx, dgamma, dbeta from dy, x and the forward's saved statistics and reserve space.
-  void backward(const void* x, const void* dy, void* dx, const void* gamma, const void* beta, void* dgamma,
-                void* dbeta, const float* saved_mean, const float* saved_invstd, DeviceBuffer& workspace,
+  void backward(const void* x, const void* dy, void* dx, const void* gamma, const void* beta, void* dgamma, void* dbeta,
+                const float* saved_mean, const float* saved_invstd, DeviceBuffer& workspace,
                 std::size_t workspace_bytes, DeviceBuffer& reserve, std::size_t reserve_bytes) const {
     const float one = 1.0f, zero = 0.0f;
-    check_cudnn(cudnnBatchNormalizationBackwardEx(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, &one, &zero, &one, &zero, data_,
-                                            x, nullptr, nullptr, data_, dy, nullptr, nullptr, data_, dx, channel_,
-                                            gamma, beta, dgamma, dbeta, kEpsilon, saved_mean, saved_invstd, nullptr,
-                                            workspace.get(), workspace_bytes, reserve.get(), reserve_bytes),
-          "cudnnBatchNormalizationBackwardEx");
+    check_cudnn(cudnnBatchNormalizationBackwardEx(
+                    handle_, mode_, CUDNN_BATCHNORM_OPS_BN, &one, &zero, &one, &zero, data_, x, nullptr, nullptr, data_,
+                    dy, nullptr, nullptr, data_, dx, channel_, gamma, beta, dgamma, dbeta, kEpsilon, saved_mean,
+                    saved_invstd, nullptr, workspace.get(), workspace_bytes, reserve.get(), reserve_bytes),
+                "cudnnBatchNormalizationBackwardEx");
   }
 
  private:
@@ -98,8 +99,8 @@ class CudnnProblem {
 double time_mode(CudnnBatchNormPass pass, const CudnnBatchNormInputs& in, cudnnBatchNormMode_t mode) {
   const CudnnProblem problem(in, mode);
   const std::size_t channel_bytes = static_cast<std::size_t>(in.c) * sizeof(float);
-  DeviceBuffer out(in.tensor_bytes), running_mean(channel_bytes), running_var(channel_bytes),
-      saved_mean(channel_bytes), saved_invstd(channel_bytes), dgamma(channel_bytes), dbeta(channel_bytes);
+  DeviceBuffer out(in.tensor_bytes), running_mean(channel_bytes), running_var(channel_bytes), saved_mean(channel_bytes),
+      saved_invstd(channel_bytes), dgamma(channel_bytes), dbeta(channel_bytes);
   check(cudaMemsetAsync(running_mean.get(), 0, channel_bytes, machine.stream), "cudaMemsetAsync");
   check(cudaMemsetAsync(running_var.get(), 0, channel_bytes, machine.stream), "cudaMemsetAsync");
   const std::size_t workspace_bytes = std::max(problem.forward_workspace(), problem.backward_workspace());
@@ -107,8 +108,8 @@ double time_mode(CudnnBatchNormPass pass, const CudnnBatchNormInputs& in, cudnnB
   DeviceBuffer workspace(std::max<std::size_t>(workspace_bytes, 1)), reserve(std::max<std::size_t>(reserve_bytes, 1));
   auto forward = [&](int c) {
     problem.forward(in.x->part(static_cast<std::size_t>(c), in.tensor_bytes), out.get(), in.gamma, in.beta,
-                    running_mean.floats(), running_var.floats(), saved_mean.floats(), saved_invstd.floats(),
-                    workspace, workspace_bytes, reserve, reserve_bytes);
+                    running_mean.floats(), running_var.floats(), saved_mean.floats(), saved_invstd.floats(), workspace,
+                    workspace_bytes, reserve, reserve_bytes);
   };
   if (pass == CudnnBatchNormPass::kForwardTraining) return median_ms(forward, in.copies);
   // The backward reads the statistics and reserve space of a forward on the same x (every copy
@@ -117,9 +118,9 @@ double time_mode(CudnnBatchNormPass pass, const CudnnBatchNormInputs& in, cudnnB
   return median_ms(
       [&](int c) {
         const std::size_t copy = static_cast<std::size_t>(c);
-        problem.backward(in.x->part(copy, in.tensor_bytes), in.dy->part(copy, in.tensor_bytes), out.get(), in.gamma, in.beta, dgamma.get(), dbeta.get(),
-                         saved_mean.floats(), saved_invstd.floats(), workspace, workspace_bytes, reserve,
-                         reserve_bytes);
+        problem.backward(in.x->part(copy, in.tensor_bytes), in.dy->part(copy, in.tensor_bytes), out.get(), in.gamma,
+                         in.beta, dgamma.get(), dbeta.get(), saved_mean.floats(), saved_invstd.floats(), workspace,
+                         workspace_bytes, reserve, reserve_bytes);
       },
       in.copies);
 }
@@ -129,7 +130,8 @@ double time_mode(CudnnBatchNormPass pass, const CudnnBatchNormInputs& in, cudnnB
 std::string cudnn_description() {
   const std::size_t version = cudnnGetVersion();
   return "cuDNN " + std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
-         std::to_string(version % 100) + " built in: its times are the faster of its SPATIAL and SPATIAL_PERSISTENT modes";
+         std::to_string(version % 100) +
+         " built in: its times are the faster of its SPATIAL and SPATIAL_PERSISTENT modes";
 }
 
 double cudnn_batch_norm_ms(CudnnBatchNormPass pass, const CudnnBatchNormInputs& inputs) {

@@ -13,10 +13,6 @@
 namespace bench {
 namespace {
 
-struct DtypePair {
-  cunormDataType_t dtype, param;
-  const char* label;
-};
 const DtypePair kDtypes[] = {{CUNORM_FLOAT32, CUNORM_FLOAT32, "f32/f32"},
                              {CUNORM_FLOAT16, CUNORM_FLOAT32, "f16/f32"},
                              {CUNORM_BFLOAT16, CUNORM_BFLOAT16, "bf16/bf16"}};

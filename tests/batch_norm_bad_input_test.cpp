@@ -65,10 +65,7 @@ const std::vector<Entry> kBackwards = {Entry::kBackward, Entry::kBackwardInferen
 const std::vector<Entry> kWithEps = {Entry::kTraining, Entry::kTrainingEx, Entry::kInference,
                                      Entry::kBackwardInference};
 
-class BatchNormBadInput : public ::testing::TestWithParam<cunormBackend_t>, protected BackendTest {
- protected:
-  void TearDown() override { close(); }
-};
+class BatchNormBadInput : public BackendParamTest<cunormBackend_t> {};
 
 TEST_P(BatchNormBadInput, IsRejectedAndWritesNothing) {
   CUNORM_OPEN_BACKEND_OR_SKIP(GetParam());

@@ -20,10 +20,7 @@
 namespace cunorm_test {
 namespace {
 
-class BatchNormEdge : public ::testing::TestWithParam<cunormBackend_t>, protected BackendTest {
- protected:
-  void TearDown() override { close(); }
-};
+class BatchNormEdge : public BackendParamTest<cunormBackend_t> {};
 
 HostArray values(cunormDataType_t dtype, const std::vector<double>& v) {
   HostArray out(dtype, v.size());

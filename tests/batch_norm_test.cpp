@@ -27,10 +27,7 @@ const Shape kShapes[] = {{2, 1, 1},   {1, 3, 2},   {4, 2, 1},    {3, 5, 7},    {
 
 using Param = std::tuple<cunormBackend_t, cunormLayout_t, DtypePair, Shape, bool>;
 
-class BatchNorm : public ::testing::TestWithParam<Param>, protected BackendTest {
- protected:
-  void TearDown() override { close(); }
-};
+class BatchNorm : public BackendParamTest<Param> {};
 
 void expect_same(const TrainingResult& a, const TrainingResult& b, const char* what) {
   EXPECT_TRUE(a.y.bitwise_equal(b.y)) << "y differs in " << what;

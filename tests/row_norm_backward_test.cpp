@@ -23,20 +23,15 @@ const RowsCols kShapes[] = {{1, 1},     {300, 1},   {257, 2},   {229, 7},   {64,
                             {29, 541},  {5, 1023},  {4, 1024},  {3, 1025},  {2, 2047},  {3, 4096},  {2, 8193},
                             {1, 16411}, {1, 32768}, {1, 65537}, {16384, 8}, {8192, 65}, {4, 65536}, {2, 20011}};
 
-class RowNormBackward : public ::testing::TestWithParam<RowNormParam>, protected BackendTest {
- protected:
-  void TearDown() override { close(); }
-};
+class RowNormBackward : public RowNormParamTest {};
 
 TEST_P(RowNormBackward, MatchesReferenceAndIsDeterministic) {
-  const auto [backend, norm, dtypes, shape, affine] = GetParam();
-  CUNORM_OPEN_BACKEND_OR_SKIP(backend);
-  RowNormCase c(norm, dtypes, shape.rows, shape.cols, affine, 1e-5f,
-                static_cast<uint64_t>(shape.rows * 977 + shape.cols));
+  CUNORM_OPEN_BACKEND_OR_SKIP(backend());
+  const RowNormCase c = make_case(977);
   const ForwardResult saved = c.forward(handle_);
   const BackwardResult first = c.backward(handle_, saved, true, true);
   c.expect_backward_matches_reference(saved, first);
-  repeat_in_other_orders(backend, 777, [&](const char* what) {
+  repeat_in_other_orders(backend(), 777, [&](const char* what) {
     c.expect_bitwise_equal(first, c.backward(handle_, saved, true, true), what);
   });
 }

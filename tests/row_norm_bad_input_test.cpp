@@ -51,10 +51,7 @@ const std::vector<Entry> kAll = {Entry::kLayerNormForward, Entry::kLayerNormBack
 const std::vector<Entry> kForward = {Entry::kLayerNormForward, Entry::kRmsNormForward};
 const std::vector<Entry> kBackward = {Entry::kLayerNormBackward, Entry::kRmsNormBackward};
 
-class RowNormBadInput : public ::testing::TestWithParam<cunormBackend_t>, protected BackendTest {
- protected:
-  void TearDown() override { close(); }
-};
+class RowNormBadInput : public BackendParamTest<cunormBackend_t> {};
 
 TEST_P(RowNormBadInput, IsRejectedAndWritesNothing) {
   CUNORM_OPEN_BACKEND_OR_SKIP(GetParam());

@@ -20,10 +20,7 @@
 namespace cunorm_test {
 namespace {
 
-class RowNormEdge : public ::testing::TestWithParam<cunormBackend_t>, protected BackendTest {
- protected:
-  void TearDown() override { close(); }
-};
+class RowNormEdge : public BackendParamTest<cunormBackend_t> {};
 
 // Seed 003: LayerNorm of [[1, 2], [3, 4]] is [[-1, 1], [-1, 1]] (mean 1.5 and 3.5, variance
 // 0.25), computed as the seed does with eps = 0.

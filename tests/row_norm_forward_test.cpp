@@ -21,19 +21,14 @@ const RowsCols kShapes[] = {{1, 1},     {300, 1},   {257, 2},   {229, 7},  {64, 
                             {4, 1024},  {3, 1025},  {2, 2047},  {3, 4096}, {2, 4099}, {1, 8192}, {2, 8193},
                             {1, 16411}, {1, 32768}, {1, 65537}, {1, 70001}};
 
-class RowNormForward : public ::testing::TestWithParam<RowNormParam>, protected BackendTest {
- protected:
-  void TearDown() override { close(); }
-};
+class RowNormForward : public RowNormParamTest {};
 
 TEST_P(RowNormForward, MatchesReferenceAndIsDeterministic) {
-  const auto [backend, norm, dtypes, shape, affine] = GetParam();
-  CUNORM_OPEN_BACKEND_OR_SKIP(backend);
-  RowNormCase c(norm, dtypes, shape.rows, shape.cols, affine, 1e-5f,
-                static_cast<uint64_t>(shape.rows * 131 + shape.cols));
+  CUNORM_OPEN_BACKEND_OR_SKIP(backend());
+  const RowNormCase c = make_case(131);
   const ForwardResult first = c.forward(handle_);
   c.expect_forward_matches_reference(first);
-  repeat_in_other_orders(backend, 12345,
+  repeat_in_other_orders(backend(), 12345,
                          [&](const char* what) { c.expect_bitwise_equal(first, c.forward(handle_), what); });
 }
 

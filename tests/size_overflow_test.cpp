@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,13 +32,11 @@ const std::vector<Entry> kBatchEntries = {Entry::kBatchNormForwardTraining,   En
                                           Entry::kBatchNormForwardInference,  Entry::kBatchNormBackward,
                                           Entry::kBatchNormBackwardInference, Entry::kBatchNormWorkspaceSize};
 
-class SizeOverflow : public ::testing::TestWithParam<cunormBackend_t>, protected BackendTest {
+class SizeOverflow : public BackendParamTest<cunormBackend_t> {
  protected:
-  void TearDown() override { close(); }
-
   // Valid small buffers for every pointer argument (their own slot of a poisoned arena), valid
   // enums and scalars; each case sets the sizes.
-  Args valid_args(const DeviceArray& arena) const {
+  Args valid_args() const {
     Args a;
     a.handle = handle_;
     a.dtype = CUNORM_FLOAT16;
@@ -46,7 +45,7 @@ class SizeOverflow : public ::testing::TestWithParam<cunormBackend_t>, protected
     a.eps = 1e-5f;
     a.momentum = 0.1f;
     a.mode = CUNORM_RUNNING_VAR_UNBIASED;
-    char* slot = static_cast<char*>(arena.data());
+    char* slot = static_cast<char*>(arena_->data());
     for (void* Args::*member : {&Args::x, &Args::dy, &Args::gamma, &Args::beta, &Args::mean, &Args::rstd, &Args::rrms,
                                 &Args::running_mean, &Args::running_var, &Args::saved_mean, &Args::saved_invstd,
                                 &Args::y, &Args::dx, &Args::dgamma, &Args::dbeta, &Args::bytes, &Args::calib_out}) {
@@ -57,55 +56,63 @@ class SizeOverflow : public ::testing::TestWithParam<cunormBackend_t>, protected
   }
 
   // The call fails with INVALID_VALUE and `message`, and writes nothing.
-  void expect_rejected(Entry entry, const Args& a, const DeviceArray& arena, const HostArray& poison,
-                       const std::string& message) {
+  void expect_rejected(Entry entry, const Args& a, const std::string& message) {
     SCOPED_TRACE(entry_name(entry));
     EXPECT_EQ(call(entry, a), CUNORM_STATUS_INVALID_VALUE);
     EXPECT_EQ(std::string(cunormGetLastErrorMessage(handle_)), message);
-    EXPECT_TRUE(arena.download().bitwise_equal(poison));
+    EXPECT_TRUE(arena_->download().bitwise_equal(poison_));
   }
+
+  // The bytes of every buffer before a call: a call that writes anything changes them.
+  static HostArray poisoned(int64_t floats) {
+    HostArray poison(CUNORM_FLOAT32, floats);
+    poison.fill_bytes(0xa5);
+    return poison;
+  }
+
+  // The slots of valid_args(), holding poison_; made by each test after its handle.
+  const HostArray poison_ = poisoned(32 * kSlot / 4);
+  std::optional<DeviceArray> arena_;
 };
 
 TEST_P(SizeOverflow, RowNormSizes) {
   CUNORM_OPEN_BACKEND_OR_SKIP(GetParam());
-  HostArray poison(CUNORM_FLOAT32, 32 * kSlot / 4);
-  poison.fill_bytes(0xa5);
-  const DeviceArray arena(handle_, poison);
+  arena_.emplace(handle_, poison_);
   for (Entry entry : kRowEntries) {
-    Args a = valid_args(arena);
+    Args a = valid_args();
     // The case the fuzzer found: an empty batch whose float32 parameters would have 2^65 - 4 bytes.
     a.rows = 0, a.cols = kMax;
-    expect_rejected(entry, a, arena, poison,
+    expect_rejected(entry, a,
                     "cols is too large: the parameters' bytes (cols * 4) do not fit in 63 bits, got cols = "
                     "9223372036854775807");
     a.cols = kPow(62), a.param = CUNORM_FLOAT16;  // 2^63 bytes of float16 parameters: one too many
-    expect_rejected(entry, a, arena, poison,
+    expect_rejected(entry, a,
                     "cols is too large: the parameters' bytes (cols * 2) do not fit in 63 bits, got cols = "
                     "4611686018427387904");
     a.rows = kPow(61), a.cols = 1;  // a tensor of 2^62 bytes, but 2^63 bytes of row statistics
-    expect_rejected(entry, a, arena, poison,
+    expect_rejected(entry, a,
                     "rows is too large: the row statistics' bytes (rows * 4) do not fit in 63 bits, got rows = "
                     "2305843009213693952");
     a.rows = kPow(40), a.cols = kPow(40), a.param = CUNORM_FLOAT32;
-    expect_rejected(entry, a, arena, poison,
+    expect_rejected(entry, a,
                     "rows * cols is too large: the tensor's bytes (rows * cols * 2) do not fit in 63 bits, got rows = "
                     "1099511627776, cols = 1099511627776");
   }
   // Backward partial dgamma rows of 2^61 floats: the workspace (2^63 bytes and more) is rejected
   // with the sizes, before the pointers are looked at.
   for (Entry entry : {Entry::kLayerNormBackward, Entry::kRmsNormBackward, Entry::kLayerNormWorkspaceSize}) {
-    Args a = valid_args(arena);
+    Args a = valid_args();
     a.rows = 1, a.cols = kPow(61), a.param = CUNORM_FLOAT16;
-    expect_rejected(entry, a, arena, poison,
+    expect_rejected(entry, a,
                     "cols is too large: the workspace's bytes do not fit in 63 bits, got rows = 1, cols = "
                     "2305843009213693952");
   }
   // Just inside: an empty batch with 2^63 - 2 bytes of parameters is a SUCCESS that writes nothing,
   // and rows of 2^59 elements need two partial rows of 2^61 bytes.
-  Args a = valid_args(arena);
+  Args a = valid_args();
   a.rows = 0, a.cols = kPow(62) - 1, a.param = CUNORM_FLOAT16;
   EXPECT_EQ(call(Entry::kLayerNormForward, a), CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle_);
-  EXPECT_TRUE(arena.download().bitwise_equal(poison));
+  EXPECT_TRUE(arena_->download().bitwise_equal(poison_));
   size_t bytes = 0;
   ASSERT_EQ(cunormLayerNormWorkspaceSize(handle_, 1, kPow(59), CUNORM_FLOAT16, CUNORM_FLOAT16, &bytes),
             CUNORM_STATUS_SUCCESS)
@@ -115,35 +122,33 @@ TEST_P(SizeOverflow, RowNormSizes) {
 
 TEST_P(SizeOverflow, BatchNormSizes) {
   CUNORM_OPEN_BACKEND_OR_SKIP(GetParam());
-  HostArray poison(CUNORM_FLOAT32, 32 * kSlot / 4);
-  poison.fill_bytes(0xa5);
-  const DeviceArray arena(handle_, poison);
+  arena_.emplace(handle_, poison_);
   for (Entry entry : kBatchEntries) {
-    Args a = valid_args(arena);
+    Args a = valid_args();
     a.n = 0, a.c = kMax, a.s = 1;  // the empty batch of the row-norm case, by channels
-    expect_rejected(entry, a, arena, poison,
+    expect_rejected(entry, a,
                     "c is too large: the per-channel statistics' bytes (c * 4) do not fit in 63 bits, got c = "
                     "9223372036854775807");
     a.n = 4, a.c = kPow(61), a.s = 0, a.param = CUNORM_FLOAT16;  // float16 parameters fit, float statistics do not
-    expect_rejected(entry, a, arena, poison,
+    expect_rejected(entry, a,
                     "c is too large: the per-channel statistics' bytes (c * 4) do not fit in 63 bits, got c = "
                     "2305843009213693952");
     a.n = kPow(30), a.c = 8, a.s = kPow(32);
-    expect_rejected(entry, a, arena, poison,
+    expect_rejected(entry, a,
                     "n * c * s is too large: the tensor's bytes (n * c * s * 2) do not fit in 63 bits, got n = "
                     "1073741824, c = 8, s = 4294967296");
     // 16 bytes of coefficients per channel: 2^64 bytes of workspace. Reported with the sizes, so
     // before the training rule on M = n * s (here 1).
     a.n = 1, a.c = kPow(60), a.s = 1;
-    expect_rejected(entry, a, arena, poison,
+    expect_rejected(entry, a,
                     "c is too large: the workspace's bytes do not fit in 63 bits, got n = 1, c = 1152921504606846976, "
                     "s = 1");
   }
   // Just inside: 2^63 - 4 bytes of per-channel statistics, an empty batch.
-  Args a = valid_args(arena);
+  Args a = valid_args();
   a.n = 0, a.c = kPow(61) - 1, a.s = 1, a.param = CUNORM_FLOAT16;
   EXPECT_EQ(call(Entry::kBatchNormForwardInference, a), CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle_);
-  EXPECT_TRUE(arena.download().bitwise_equal(poison));
+  EXPECT_TRUE(arena_->download().bitwise_equal(poison_));
   size_t bytes = 1;
   ASSERT_EQ(cunormBatchNormWorkspaceSize(handle_, CUNORM_LAYOUT_NHWC, 0, kPow(61) - 1, 1, CUNORM_FLOAT16,
                                          CUNORM_FLOAT16, &bytes),
@@ -166,8 +171,7 @@ TEST_P(SizeOverflow, CalibrationSizes) {
   // any other size, and its tensor must still fit.
   cunormBatchNormCalibration_t calib = nullptr;
   ASSERT_EQ(cunormBatchNormCalibrationCreate(handle_, 4, &calib), CUNORM_STATUS_SUCCESS);
-  HostArray poison(CUNORM_FLOAT32, 64);
-  poison.fill_bytes(0xa5);
+  const HostArray poison = poisoned(64);
   const DeviceArray x(handle_, poison), out(handle_, poison);
   EXPECT_EQ(cunormBatchNormCalibrationAccumulate(handle_, calib, CUNORM_LAYOUT_NCHW, 0, kMax, CUNORM_FLOAT32, x.data()),
             CUNORM_STATUS_SUCCESS);
@@ -192,8 +196,7 @@ TEST_P(SizeOverflow, CalibrationSizes) {
 // nor forms a pointer past the end of memory (undefined behaviour UBSan reports).
 TEST_P(SizeOverflow, OverlapOfExtentsReachingTheTopOfTheAddressSpace) {
   CUNORM_OPEN_BACKEND_OR_SKIP(GetParam());
-  HostArray poison(CUNORM_FLOAT32, 64);
-  poison.fill_bytes(0xa5);
+  const HostArray poison = poisoned(64);
   const DeviceArray dgamma(handle_, poison);
   const int64_t cols = kPow(60);  // 2^62 bytes of float32 parameters, claimed
   void* const high = reinterpret_cast<void*>(~std::uintptr_t{0} - 4095);

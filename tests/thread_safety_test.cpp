@@ -80,10 +80,7 @@ std::vector<HostArray> workload(cunormHandle_t handle, int t, bool check_referen
   return outputs;
 }
 
-class ThreadSafety : public ::testing::TestWithParam<cunormBackend_t>, protected BackendTest {
- protected:
-  void TearDown() override { close(); }
-};
+class ThreadSafety : public BackendParamTest<cunormBackend_t> {};
 
 TEST_P(ThreadSafety, HandlePerThreadRunsConcurrently) {
   CUNORM_OPEN_BACKEND_OR_SKIP(GetParam());

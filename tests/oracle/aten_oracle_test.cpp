@@ -190,9 +190,8 @@ const at::IntArrayRef kBatchAndSpatial(kBatchAndSpatialDims);
 
 using Param = std::tuple<cunormBackend_t, int>;
 
-class Oracle : public ::testing::TestWithParam<Param>, protected BackendTest {
+class Oracle : public BackendParamTest<Param> {
  protected:
-  void TearDown() override { close(); }
   void count_case() { ++cases_run()[backend_label(std::get<0>(GetParam()))]; }
 };
 

@@ -198,10 +198,8 @@ Summary& summary() {
 
 using Param = std::tuple<cunormBackend_t, std::size_t>;
 
-class OnnxNode : public ::testing::TestWithParam<Param>, protected BackendTest {
+class OnnxNode : public BackendParamTest<Param> {
  protected:
-  void TearDown() override { close(); }
-
   // Checks one expected output against the library's values and keeps the worst error.
   void expect_output(const OnnxCase& onnx_case, const char* op, const DataSet& data, const std::string& name,
                      const std::vector<float>& actual, cunorm::reference::Tolerance tolerance) {

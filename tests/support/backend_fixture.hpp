@@ -49,7 +49,8 @@ class DeviceArray {
   void* data_ = nullptr;
 };
 
-// Creates the handle in SetUp; GTEST_SKIPs CUDA when no GPU is usable.
+// A handle on one backend: open() creates it (false, with skip_reason_ set, where the CUDA backend
+// cannot run), close() destroys it.
 class BackendTest {
  protected:
   // Returns false (after GTEST_SKIP or a failure) when the test cannot run.
@@ -72,6 +73,14 @@ class BackendTest {
   }
   cunormHandle_t handle_ = nullptr;
   std::string skip_reason_;
+};
+
+// A value-parameterized test that opens a handle with CUNORM_OPEN_BACKEND_OR_SKIP; the handle is
+// closed after each test.
+template <class Param>
+class BackendParamTest : public ::testing::TestWithParam<Param>, protected BackendTest {
+ protected:
+  void TearDown() override { close(); }
 };
 
 // Opens the handle for the test's backend or skips the test with the reason.

@@ -179,20 +179,12 @@ void BatchNormCase::expect_training_matches_reference(float momentum, cunormRunn
       static_cast<double>(momentum), mode, before != nullptr ? rm.data() : nullptr,
       before != nullptr ? rv.data() : nullptr, y.data(), mean.data(), invstd.data());
   const auto stats = cunorm::reference::statistics_tolerance();
-  expect_close(
-      "y", x.count(), [&](std::size_t i) { return result.y.get(i); }, y,
-      cunorm::reference::output_tolerance(dtypes.dtype));
-  expect_close(
-      "saved_mean", channels, [&](std::size_t i) { return static_cast<double>(result.saved_mean[i]); }, mean, stats);
-  expect_close(
-      "saved_invstd", channels, [&](std::size_t i) { return static_cast<double>(result.saved_invstd[i]); }, invstd,
-      stats);
+  expect_array_close("y", result.y, y, cunorm::reference::output_tolerance(dtypes.dtype));
+  expect_close("saved_mean", result.saved_mean, mean, stats);
+  expect_close("saved_invstd", result.saved_invstd, invstd, stats);
   if (before != nullptr) {
-    expect_close(
-        "running_mean", channels, [&](std::size_t i) { return static_cast<double>(result.running_mean[i]); }, rm,
-        stats);
-    expect_close(
-        "running_var", channels, [&](std::size_t i) { return static_cast<double>(result.running_var[i]); }, rv, stats);
+    expect_close("running_mean", result.running_mean, rm, stats);
+    expect_close("running_var", result.running_var, rv, stats);
   }
 }
 
@@ -203,8 +195,7 @@ void BatchNormCase::expect_inference_matches_reference(const RunningStatistics& 
   cunorm::reference::batch_norm_forward_inference(layout, n, c, s, xs.data(), affine ? gs.data() : absent,
                                                   affine ? bs.data() : absent, running.mean.data(), running.var.data(),
                                                   static_cast<double>(eps), ref.data());
-  expect_close(
-      "y", x.count(), [&](std::size_t i) { return y.get(i); }, ref, cunorm::reference::output_tolerance(dtypes.dtype));
+  expect_array_close("y", y, ref, cunorm::reference::output_tolerance(dtypes.dtype));
 }
 
 namespace {
@@ -233,19 +224,10 @@ void magnitudes(const BatchNormCase& bn, const std::vector<double>& centre, cons
 void expect_gradients(const BatchNormCase& bn, const GradientResult& result, const std::vector<double>& dx,
                       const std::vector<double>& dgamma, const std::vector<double>& dbeta,
                       const std::vector<double>& dgamma_slack, const std::vector<double>& dbeta_slack) {
-  const std::size_t channels = static_cast<std::size_t>(bn.c);
-  expect_close(
-      "dx", bn.x.count(), [&](std::size_t i) { return result.dx.get(i); }, dx,
-      cunorm::reference::output_tolerance(bn.dtypes.dtype));
+  expect_array_close("dx", result.dx, dx, cunorm::reference::output_tolerance(bn.dtypes.dtype));
   const auto param = cunorm::reference::output_tolerance(bn.dtypes.param);
-  if (result.dgamma.count() != 0) {
-    expect_close(
-        "dgamma", channels, [&](std::size_t i) { return result.dgamma.get(i); }, dgamma, param, dgamma_slack);
-  }
-  if (result.dbeta.count() != 0) {
-    expect_close(
-        "dbeta", channels, [&](std::size_t i) { return result.dbeta.get(i); }, dbeta, param, dbeta_slack);
-  }
+  if (result.dgamma.count() != 0) expect_array_close("dgamma", result.dgamma, dgamma, param, dgamma_slack);
+  if (result.dbeta.count() != 0) expect_array_close("dbeta", result.dbeta, dbeta, param, dbeta_slack);
 }
 
 }  // namespace

@@ -43,6 +43,15 @@ void expect_close(const std::string& what, const std::vector<A>& actual, const s
       slack);
 }
 
+// The same for an array of the tests' own (count() values, get(i) as double; a HostArray).
+template <class Array>
+void expect_array_close(const char* what, const Array& actual, const std::vector<double>& expected,
+                        const cunorm::reference::Tolerance& tolerance, const std::vector<double>& slack = {}) {
+  ASSERT_EQ(actual.count(), expected.size()) << what;
+  expect_close(
+      what, actual.count(), [&](std::size_t i) { return actual.get(i); }, expected, tolerance, slack);
+}
+
 // Bit for bit, NaN payloads included.
 inline bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);

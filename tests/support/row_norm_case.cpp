@@ -121,20 +121,14 @@ void RowNormCase::expect_forward_matches_reference(const ForwardResult& result) 
     cunorm::reference::layer_norm_forward(rows, cols, xs.data(), affine ? gs.data() : absent,
                                           affine ? bs.data() : absent, static_cast<double>(eps), y.data(), mean.data(),
                                           rstd.data());
-    expect_close(
-        "mean", mean.size(), [&](std::size_t i) { return static_cast<double>(result.mean[i]); }, mean,
-        cunorm::reference::statistics_tolerance());
+    expect_close("mean", result.mean, mean, cunorm::reference::statistics_tolerance());
   } else {
     cunorm::reference::rms_norm_forward(rows, cols, xs.data(), affine ? gs.data() : absent, static_cast<double>(eps),
                                         y.data(), rstd.data());
   }
-  expect_close(
-      "y", x.count(), [&](std::size_t i) { return result.y.get(i); }, y,
-      cunorm::reference::output_tolerance(dtypes.dtype));
-  expect_close(
-      norm == Norm::kLayerNorm ? "rstd" : "rrms", rstd.size(),
-      [&](std::size_t i) { return static_cast<double>(result.rstd[i]); }, rstd,
-      cunorm::reference::statistics_tolerance());
+  expect_array_close("y", result.y, y, cunorm::reference::output_tolerance(dtypes.dtype));
+  expect_close(norm == Norm::kLayerNorm ? "rstd" : "rrms", result.rstd, rstd,
+               cunorm::reference::statistics_tolerance());
 }
 
 void RowNormCase::expect_backward_matches_reference(const ForwardResult& saved, const BackwardResult& result) const {
@@ -150,9 +144,7 @@ void RowNormCase::expect_backward_matches_reference(const ForwardResult& saved, 
     cunorm::reference::rms_norm_backward(rows, cols, dys.data(), xs.data(), saved.rstd.data(),
                                          affine ? gs.data() : absent, dx.data(), dgamma.data());
   }
-  expect_close(
-      "dx", x.count(), [&](std::size_t i) { return result.dx.get(i); }, dx,
-      cunorm::reference::output_tolerance(dtypes.dtype));
+  expect_array_close("dx", result.dx, dx, cunorm::reference::output_tolerance(dtypes.dtype));
   // dgamma and dbeta sum `rows` float32 terms: within float32_sum_error_factor(rows) * sum(|term|)
   // of the exact sum, on top of rounding to the parameter type.
   std::vector<double> slack_g(n, 0.0), slack_b(n, 0.0);
@@ -170,14 +162,8 @@ void RowNormCase::expect_backward_matches_reference(const ForwardResult& saved, 
     slack_b[j] *= factor;
   }
   const auto param_tolerance = cunorm::reference::output_tolerance(dtypes.param);
-  if (result.dgamma.count() != 0) {
-    expect_close(
-        "dgamma", n, [&](std::size_t j) { return result.dgamma.get(j); }, dgamma, param_tolerance, slack_g);
-  }
-  if (result.dbeta.count() != 0) {
-    expect_close(
-        "dbeta", n, [&](std::size_t j) { return result.dbeta.get(j); }, dbeta, param_tolerance, slack_b);
-  }
+  if (result.dgamma.count() != 0) expect_array_close("dgamma", result.dgamma, dgamma, param_tolerance, slack_g);
+  if (result.dbeta.count() != 0) expect_array_close("dbeta", result.dbeta, dbeta, param_tolerance, slack_b);
 }
 
 void RowNormCase::expect_bitwise_equal(const ForwardResult& expected, const ForwardResult& actual,

@@ -35,4 +35,16 @@ inline std::string row_norm_param_name(const ::testing::TestParamInfo<RowNormPar
          std::to_string(shape.rows) + "xC" + std::to_string(shape.cols) + (affine ? "_Affine" : "_Plain");
 }
 
+// The fixture of the forward and backward suites; make_case() builds the point's case (eps 1e-5)
+// with data seeded from its shape, rows * seed_factor + cols.
+class RowNormParamTest : public BackendParamTest<RowNormParam> {
+ protected:
+  cunormBackend_t backend() const { return std::get<0>(GetParam()); }
+  RowNormCase make_case(int64_t seed_factor) const {
+    const auto& [point_backend, norm, dtypes, shape, affine] = GetParam();
+    return RowNormCase(norm, dtypes, shape.rows, shape.cols, affine, 1e-5f,
+                       static_cast<uint64_t>(shape.rows * seed_factor + shape.cols));
+  }
+};
+
 }  // namespace cunorm_test

@@ -25,6 +25,12 @@ class RowNormModule {
   int64_t normalized_size() const noexcept { return normalized_size_; }
   cunormDataType_t param_dtype() const noexcept { return param_dtype_; }
 
+  // Move-only, as the buffers are; LayerNorm and RMSNorm inherit this.
+  RowNormModule(const RowNormModule&) = delete;
+  RowNormModule& operator=(const RowNormModule&) = delete;
+  RowNormModule(RowNormModule&&) = default;
+  RowNormModule& operator=(RowNormModule&&) = default;
+
  protected:
   RowNormModule(Handle& handle, std::vector<int64_t> normalized_shape, bool elementwise_affine,
                 cunormDataType_t param_dtype)
@@ -82,10 +88,6 @@ class LayerNorm : public detail::RowNormModule {
       bias_grad_ = parameter(detail::Fill::kZeros);
     }
   }
-  LayerNorm(const LayerNorm&) = delete;
-  LayerNorm& operator=(const LayerNorm&) = delete;
-  LayerNorm(LayerNorm&&) = default;
-  LayerNorm& operator=(LayerNorm&&) = default;
 
   // x and y hold `numel` elements of `dtype`; rows = numel / normalized_size(). backward reads x
   // again, so the caller keeps x alive and unchanged until the last backward of this forward, as
@@ -138,10 +140,6 @@ class RMSNorm : public detail::RowNormModule {
   RMSNorm(Handle& handle, std::vector<int64_t> normalized_shape, std::optional<double> eps = std::nullopt,
           bool elementwise_affine = true, cunormDataType_t param_dtype = CUNORM_FLOAT32)
       : RowNormModule(handle, std::move(normalized_shape), elementwise_affine, param_dtype), eps_(eps) {}
-  RMSNorm(const RMSNorm&) = delete;
-  RMSNorm& operator=(const RMSNorm&) = delete;
-  RMSNorm(RMSNorm&&) = default;
-  RMSNorm& operator=(RMSNorm&&) = default;
 
   // As LayerNorm::forward: the caller keeps x alive and unchanged for backward.
   void forward(const void* x, void* y, int64_t numel, cunormDataType_t dtype) {
