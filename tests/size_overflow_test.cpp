@@ -34,6 +34,12 @@ const std::vector<Entry> kBatchEntries = {Entry::kBatchNormForwardTraining,   En
 
 class SizeOverflow : public BackendParamTest<cunormBackend_t> {
  protected:
+  // The arena is the handle's memory: freed before the handle is destroyed.
+  void TearDown() override {
+    arena_.reset();
+    BackendParamTest::TearDown();
+  }
+
   // Valid small buffers for every pointer argument (their own slot of a poisoned arena), valid
   // enums and scalars; each case sets the sizes.
   Args valid_args() const {
