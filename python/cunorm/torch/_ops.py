@@ -241,6 +241,16 @@ def batch_norm_forward_inference(
     return y
 
 
+def _backward_buffers(input: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], wanted: Tuple[bool, bool]):
+    """What both BatchNorm backwards start from: the sizes, dtype codes, the contiguous weight, and
+    dx, dweight and dbias to write (the parameters' where given and wanted)."""
+    n, c, s = _sizes(input)
+    dtype, pdtype = dtype_code(input.dtype), param_dtype(input, (weight, bias))
+    empty = n * s == 0
+    dweight, dbias = _gradient(weight, wanted[0], empty), _gradient(bias, wanted[1], empty)
+    return n, c, s, dtype, pdtype, _contiguous(weight), _output_like(input), dweight, dbias
+
+
 def batch_norm_backward(
     dy: Tensor,
     input: Tensor,
@@ -253,12 +263,7 @@ def batch_norm_backward(
 ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
     """dx, and dweight and dbias where given and wanted, through the batch statistics; dy in the
     input's layout."""
-    n, c, s = _sizes(input)
-    dtype, pdtype = dtype_code(input.dtype), param_dtype(input, (weight, bias))
-    weight = _contiguous(weight)
-    dx = _output_like(input)
-    empty = n * s == 0
-    dweight, dbias = _gradient(weight, wanted[0], empty), _gradient(bias, wanted[1], empty)
+    n, c, s, dtype, pdtype, weight, dx, dweight, dbias = _backward_buffers(input, weight, bias, wanted)
     with call_scope(
         input.device, lambda h: _C.batch_norm_workspace_size(h, layout, n, c, s, dtype, pdtype)
     ) as handle:
@@ -281,13 +286,8 @@ def batch_norm_backward_inference(
     wanted: Tuple[bool, bool],
 ) -> Tuple[Tensor, Optional[Tensor], Optional[Tensor]]:
     """dx, dweight and dbias through the inference form (the running statistics are constants)."""
-    n, c, s = _sizes(input)
-    dtype, pdtype = dtype_code(input.dtype), param_dtype(input, (weight, bias))
-    weight = _contiguous(weight)
+    n, c, s, dtype, pdtype, weight, dx, dweight, dbias = _backward_buffers(input, weight, bias, wanted)
     mean32, var32 = _float32_statistic(running_mean), _float32_statistic(running_var)
-    dx = _output_like(input)
-    empty = n * s == 0
-    dweight, dbias = _gradient(weight, wanted[0], empty), _gradient(bias, wanted[1], empty)
     with call_scope(
         input.device, lambda h: _C.batch_norm_workspace_size(h, layout, n, c, s, dtype, pdtype)
     ) as handle:
