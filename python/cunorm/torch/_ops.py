@@ -296,3 +296,44 @@ def batch_norm_backward_inference(
             address(var32), eps, address(dx), address(dweight), address(dbias),
         )
     return dx, dweight, dbias
+
+
+class Calibration:
+    """Exact population statistics of the inputs of one BatchNorm layer over many batches
+    (cunormBatchNormCalibration*: per-channel float64 Chan merges of each batch's statistics)."""
+
+    def __init__(self, channels: int) -> None:
+        self.channels = channels
+        self._native: Optional[_C.BatchNormCalibration] = None
+        self._device: Optional[torch.device] = None
+
+    def accumulate(self, input: Tensor) -> None:
+        """Merges one batch, (N, C, *spatial) with C == channels, on the device of the first one."""
+        if input.dim() < 2 or input.shape[1] != self.channels:
+            raise ValueError(f"expected an input of shape (N, {self.channels}, ...), got {tuple(input.shape)}")
+        if self._device is not None and input.device != self._device:
+            raise ValueError(f"every batch must be on {self._device}, got one on {input.device}")
+        try:
+            layout = batch_norm_layout(input)
+        except Unsupported:
+            input = input.contiguous()
+            layout = batch_norm_layout(input)
+        n, c, s = _sizes(input)
+        dtype = dtype_code(input.dtype)
+        with call_scope(
+            input.device, lambda h: _C.batch_norm_workspace_size(h, layout, n, c, s, dtype, dtype)
+        ) as handle:
+            if self._native is None:
+                self._native, self._device = _C.BatchNormCalibration(handle, c), input.device
+            self._native.accumulate(layout, n, s, dtype, address(input))
+
+    def finalize(self, running_mean: Tensor, running_var: Tensor) -> None:
+        """Writes the mean and unbiased variance of every value accumulated into the two tensors."""
+        if self._native is None or self._device is None:
+            raise RuntimeError("no batch was accumulated")
+        mean32 = _float32_statistic(running_mean.to(self._device))
+        var32 = _float32_statistic(running_var.to(self._device))
+        with call_scope(self._device, lambda h: 0) as handle:
+            self._native.finalize(address(mean32), address(var32))
+        running_mean.copy_(mean32)
+        running_var.copy_(var32)
