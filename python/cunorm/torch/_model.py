@@ -17,16 +17,14 @@ from ._ops import Calibration
 __all__ = ["convert", "calibrate_batch_norm"]
 
 
-def _replacements() -> Dict[Type[torch.nn.Module], Type[torch.nn.Module]]:
-    table: Dict[Type[torch.nn.Module], Type[torch.nn.Module]] = {
-        torch.nn.LayerNorm: nn.LayerNorm,
-        torch.nn.BatchNorm1d: nn.BatchNorm1d,
-        torch.nn.BatchNorm2d: nn.BatchNorm2d,
-        torch.nn.BatchNorm3d: nn.BatchNorm3d,
-    }
-    if hasattr(torch.nn, "RMSNorm"):  # torch >= 2.4
-        table[torch.nn.RMSNorm] = nn.RMSNorm
-    return table
+_REPLACEMENTS: Dict[Type[torch.nn.Module], Type[torch.nn.Module]] = {
+    torch.nn.LayerNorm: nn.LayerNorm,
+    torch.nn.BatchNorm1d: nn.BatchNorm1d,
+    torch.nn.BatchNorm2d: nn.BatchNorm2d,
+    torch.nn.BatchNorm3d: nn.BatchNorm3d,
+}
+if hasattr(torch.nn, "RMSNorm"):  # torch >= 2.4
+    _REPLACEMENTS[torch.nn.RMSNorm] = nn.RMSNorm
 
 
 def _swapped(module: torch.nn.Module, cls: Type[torch.nn.Module]) -> torch.nn.Module:
@@ -47,11 +45,10 @@ def convert(module: torch.nn.Module) -> torch.nn.Module:
     The replacements hold the same parameter and buffer objects, so optimizers built before the
     call keep working, and state_dicts are unchanged. Modules are changed in place: use the
     returned model, not references to the replaced modules taken before."""
-    table = _replacements()
     for name, child in list(module._modules.items()):
         if child is not None:
             module._modules[name] = convert(child)
-    cls = table.get(type(module))
+    cls = _REPLACEMENTS.get(type(module))
     return module if cls is None else _swapped(module, cls)
 
 
