@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,10 @@
 #include <vector>
 
 #include "cunorm/cunorm.h"
+
+#if defined(CUNORM_TEST_CUDA_BACKEND)
+#include <cuda_runtime_api.h>
+#endif
 
 namespace {
 
@@ -120,6 +125,55 @@ TEST(Handle, CudaWithoutAGpuIsNoDevice) {
   EXPECT_EQ(message, "this build of cunorm has no CUDA backend (configured with CUNORM_CUDA_BACKEND=OFF)");
 #endif
 }
+
+#if defined(CUNORM_TEST_CUDA_BACKEND)
+// A CUDA handle works on the device current when it was created, whatever device the thread has
+// made current since, and leaves the current device as it found it.
+TEST(Handle, CudaHandleStaysOnItsDevice) {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess || count < 2) {
+    cudaGetLastError();
+    GTEST_SKIP() << "needs two CUDA devices, this machine has " << count;
+  }
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  cunormHandle_t handle = nullptr;
+  ASSERT_EQ(cunormCreate(&handle, CUNORM_BACKEND_CUDA), CUNORM_STATUS_SUCCESS);
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  const int64_t rows = 4, cols = 256;
+  const std::size_t bytes = sizeof(float) * rows * cols;
+  void* x = nullptr;
+  void* y = nullptr;
+  ASSERT_EQ(cunormMalloc(handle, &x, bytes), CUNORM_STATUS_SUCCESS);
+  ASSERT_EQ(cunormMalloc(handle, &y, bytes), CUNORM_STATUS_SUCCESS);
+  cudaPointerAttributes attributes{};
+  ASSERT_EQ(cudaPointerGetAttributes(&attributes, x), cudaSuccess);
+  EXPECT_EQ(attributes.device, 0);
+  std::vector<float> in(rows * cols), out(rows * cols);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i % 17) - 8.0f;
+  ASSERT_EQ(cunormMemcpyToDevice(handle, x, in.data(), bytes), CUNORM_STATUS_SUCCESS);
+  ASSERT_EQ(cunormLayerNormForward(handle, rows, cols, CUNORM_FLOAT32, CUNORM_FLOAT32, x, nullptr, nullptr, 1e-5f, y,
+                                   nullptr, nullptr),
+            CUNORM_STATUS_SUCCESS)
+      << cunormGetLastErrorMessage(handle);
+  ASSERT_EQ(cunormMemcpyToHost(handle, out.data(), y, bytes), CUNORM_STATUS_SUCCESS);
+  for (int64_t r = 0; r < rows; ++r) {
+    double mean = 0, m2 = 0;
+    for (int64_t c = 0; c < cols; ++c) mean += in[r * cols + c] / static_cast<double>(cols);
+    for (int64_t c = 0; c < cols; ++c) m2 += (in[r * cols + c] - mean) * (in[r * cols + c] - mean);
+    const double rstd = 1 / std::sqrt(m2 / static_cast<double>(cols) + 1e-5);
+    for (int64_t c = 0; c < cols; ++c) EXPECT_NEAR(out[r * cols + c], (in[r * cols + c] - mean) * rstd, 1e-5);
+  }
+  int current = -1;
+  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
+  EXPECT_EQ(current, 1);
+  EXPECT_EQ(cunormFree(handle, x), CUNORM_STATUS_SUCCESS);
+  EXPECT_EQ(cunormFree(handle, y), CUNORM_STATUS_SUCCESS);
+  EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
+  ASSERT_EQ(cudaGetDevice(&current), cudaSuccess);
+  EXPECT_EQ(current, 1);
+  EXPECT_EQ(cudaSetDevice(0), cudaSuccess);
+}
+#endif
 
 TEST(Handle, InvalidArgumentsAndDeadHandles) {
   EXPECT_EQ(cunormCreate(nullptr, CUNORM_BACKEND_SIMT), CUNORM_STATUS_INVALID_VALUE);

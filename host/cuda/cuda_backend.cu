@@ -39,9 +39,9 @@ std::string no_device_reason(cudaError_t error) {
   return cudaGetErrorString(error);
 }
 
-// The current device if it is one the library was built for (sm_75 or newer).
-bool usable_device(DeviceInfo* info, std::string* why) {
-  int device_id = 0;
+// The current device (its ordinal in *device_id) if it is one the library was built for (sm_75
+// or newer).
+bool usable_device(DeviceInfo* info, int* device_id, std::string* why) {
   int count = 0;  // left unset by the runtime when no driver is present
   const cudaError_t error = cudaGetDeviceCount(&count);
   if (error != cudaSuccess || count == 0) {
@@ -50,13 +50,13 @@ bool usable_device(DeviceInfo* info, std::string* why) {
     return false;
   }
   cudaDeviceProp properties{};
-  if (cudaGetDevice(&device_id) != cudaSuccess || cudaGetDeviceProperties(&properties, device_id) != cudaSuccess) {
+  if (cudaGetDevice(device_id) != cudaSuccess || cudaGetDeviceProperties(&properties, *device_id) != cudaSuccess) {
     *why = "no usable CUDA device: cannot read the current device's properties";
     cudaGetLastError();
     return false;
   }
   int cooperative = 0;
-  if (cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, device_id) != cudaSuccess || !cooperative) {
+  if (cudaDeviceGetAttribute(&cooperative, cudaDevAttrCooperativeLaunch, *device_id) != cudaSuccess || !cooperative) {
     *why = std::string("no usable CUDA device: ") + properties.name + " does not support cooperative launches";
     cudaGetLastError();
     return false;
@@ -79,9 +79,35 @@ bool usable_device(DeviceInfo* info, std::string* why) {
   return true;
 }
 
+// Makes a device current for one call of the backend and gives the caller's current device back
+// afterwards, so that a handle runs on the device it was created for whatever device the calling
+// thread has made current since.
+class CurrentDevice {
+ public:
+  Status enter(int device) {
+    cudaError_t error = cudaGetDevice(&previous_);
+    if (error != cudaSuccess) return runtime_failure("cudaGetDevice", error);
+    if (previous_ == device) return Status::ok();
+    error = cudaSetDevice(device);
+    if (error != cudaSuccess) return runtime_failure("cudaSetDevice", error);
+    switched_ = true;
+    return Status::ok();
+  }
+  // A failure to switch back cannot be reported from here; the runtime keeps it for the caller's
+  // next cudaGetLastError.
+  ~CurrentDevice() {
+    if (switched_) cudaSetDevice(previous_);
+  }
+
+ private:
+  int previous_ = 0;
+  bool switched_ = false;
+};
+
 }  // namespace
 
-CudaBackend::CudaBackend(const DeviceInfo& device) : Backend(CUNORM_BACKEND_CUDA, device) {}
+CudaBackend::CudaBackend(const DeviceInfo& device, int device_id)
+    : Backend(CUNORM_BACKEND_CUDA, device), device_id_(device_id) {}
 
 Status CudaBackend::set_stream(cudaStream_t stream) {
   stream_ = stream;
@@ -91,6 +117,8 @@ Status CudaBackend::set_stream(cudaStream_t stream) {
 Status CudaBackend::allocate(void** pointer, std::size_t bytes) {
   *pointer = nullptr;
   if (bytes == 0) return Status::ok();
+  CurrentDevice current;
+  CUNORM_RETURN_IF_ERROR(current.enter(device_id_));
   const cudaError_t error = cudaMalloc(pointer, bytes);
   if (error != cudaSuccess) {
     *pointer = nullptr;
@@ -102,6 +130,8 @@ Status CudaBackend::allocate(void** pointer, std::size_t bytes) {
 
 Status CudaBackend::release(void* pointer) {
   if (pointer == nullptr) return Status::ok();
+  CurrentDevice current;
+  CUNORM_RETURN_IF_ERROR(current.enter(device_id_));
   const cudaError_t error = cudaFree(pointer);
   if (error == cudaErrorInvalidValue || error == cudaErrorInvalidDevicePointer) {
     cudaGetLastError();
@@ -113,6 +143,8 @@ Status CudaBackend::release(void* pointer) {
 
 Status CudaBackend::copy(void* destination, const void* source, std::size_t bytes, cudaMemcpyKind kind) {
   if (bytes == 0) return Status::ok();
+  CurrentDevice current;
+  CUNORM_RETURN_IF_ERROR(current.enter(device_id_));
   cudaError_t error = cudaMemcpyAsync(destination, source, bytes, kind, stream_);
   if (error != cudaSuccess) return runtime_failure("cudaMemcpyAsync", error);
   error = cudaStreamSynchronize(stream_);
@@ -129,27 +161,33 @@ Status CudaBackend::copy_to_host(void* host_destination, const void* device_sour
 }
 
 Status CudaBackend::synchronize() {
+  CurrentDevice current;
+  CUNORM_RETURN_IF_ERROR(current.enter(device_id_));
   const cudaError_t error = cudaStreamSynchronize(stream_);
   if (error != cudaSuccess) return runtime_failure("cudaStreamSynchronize", error);
   return Status::ok();
 }
 
 Status CudaBackend::launch_op(const OpLaunch& op) {
+  CurrentDevice current;
+  CUNORM_RETURN_IF_ERROR(current.enter(device_id_));
   CudaLauncher launcher(stream_, device());
   return launch_registered_op(launcher, op);
 }
 
 bool cuda_backend_usable() {
   DeviceInfo info;
+  int device_id = 0;
   std::string why;
-  return usable_device(&info, &why);
+  return usable_device(&info, &device_id, &why);
 }
 
 Status create_cuda_backend(std::unique_ptr<Backend>* backend) {
   DeviceInfo info;
+  int device_id = 0;
   std::string why;
-  if (!usable_device(&info, &why)) return Status(CUNORM_STATUS_NO_DEVICE, why);
-  *backend = std::make_unique<CudaBackend>(info);
+  if (!usable_device(&info, &device_id, &why)) return Status(CUNORM_STATUS_NO_DEVICE, why);
+  *backend = std::make_unique<CudaBackend>(info, device_id);
   return Status::ok();
 }
 

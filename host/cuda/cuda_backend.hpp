@@ -1,5 +1,6 @@
 // The backend that runs the kernels on a CUDA GPU: the device current when the handle was
-// created, the handle's stream, cudaMalloc'd memory.
+// created (made current for each of its calls, whatever device is current then), the handle's
+// stream, cudaMalloc'd memory.
 #pragma once
 
 #include "../backend.hpp"
@@ -8,7 +9,7 @@ namespace cunorm {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(const DeviceInfo& device);
+  CudaBackend(const DeviceInfo& device, int device_id);
   Status set_stream(cudaStream_t stream) override;
   Status allocate(void** pointer, std::size_t bytes) override;
   Status release(void* pointer) override;
@@ -20,6 +21,7 @@ class CudaBackend final : public Backend {
   Status launch_op(const OpLaunch& op) override;
   Status copy(void* destination, const void* source, std::size_t bytes, cudaMemcpyKind kind);
 
+  int device_id_;  // the CUDA runtime's ordinal of the handle's device
   cudaStream_t stream_ = nullptr;
 };
 

@@ -87,19 +87,19 @@ def check_device(device: torch.device) -> None:
 
 @contextlib.contextmanager
 def call_scope(device: torch.device, workspace_bytes: Callable[[_C.Handle], int]) -> Iterator[_C.Handle]:
-    """The handle for one call on `device`. On CUDA: the device current, the handle on torch's
-    current stream, and workspace_bytes(handle) bytes of workspace from torch's caching allocator
-    (so that CUDA-graph capture works), handed back to the allocator after the call is queued,
-    which the allocator orders on that stream. The SIMT backend (CPU tensors) keeps its own."""
+    """The handle for one call on `device`. On CUDA: the handle (which the library keeps on the
+    device it was created for) on torch's current stream of that device, and workspace_bytes(handle)
+    bytes of workspace from torch's caching allocator (so that CUDA-graph capture works), handed
+    back to the allocator after the call is queued, which the allocator orders on that stream.
+    The SIMT backend (CPU tensors) keeps its own."""
     handle = _handle(device)
     if device.type != "cuda":
         yield handle
         return
-    with torch.cuda.device(device):
-        handle.set_stream(torch.cuda.current_stream(device).cuda_stream)
-        workspace = torch.empty(workspace_bytes(handle), dtype=torch.uint8, device=device)
-        handle.set_workspace(workspace.data_ptr(), workspace.numel())
-        try:
-            yield handle
-        finally:
-            handle.set_workspace(0, 0)
+    handle.set_stream(torch.cuda.current_stream(device).cuda_stream)
+    workspace = torch.empty(workspace_bytes(handle), dtype=torch.uint8, device=device)
+    handle.set_workspace(workspace.data_ptr(), workspace.numel())
+    try:
+        yield handle
+    finally:
+        handle.set_workspace(0, 0)
