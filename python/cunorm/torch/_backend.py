@@ -80,9 +80,31 @@ def _handle(device: torch.device) -> _C.Handle:
     return handle
 
 
+def _constant_while_tracing(function: Callable[..., T]) -> Callable[..., T]:
+    """The function, marked so that torch.compile calls it while tracing and takes its result as a
+    constant of the graph instead of tracing into the native calls it makes. The mark is the one
+    torch.compiler.assume_constant_result sets, set here without calling it: that would import
+    torch._dynamo (about a second) whether or not the user compiles anything. Older torch ignores
+    it; tests/python/test_compile.py fails if torch ever stops reading it."""
+    function._dynamo_marked_constant = True  # type: ignore[attr-defined]
+    return function
+
+
+@_constant_while_tracing
+def _unserved_device(device_type: str, index: int) -> Optional[str]:
+    """Why cunorm cannot run on that device, or None when it can (its handle is then made)."""
+    try:
+        _handle(torch.device(device_type, index) if index >= 0 else torch.device(device_type))
+    except Unsupported as reason:
+        return str(reason)
+    return None
+
+
 def check_device(device: torch.device) -> None:
     """Unsupported unless cunorm can run on that device (a CPU, or a CUDA device of a CUDA build)."""
-    _handle(device)
+    reason = _unserved_device(device.type, -1 if device.index is None else device.index)
+    if reason is not None:
+        raise Unsupported(reason)
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as torch_functional
 from torch import Tensor
 
-from . import _ops
+from . import _library, _ops
 from ._backend import Unsupported, fall_back
 
 __all__ = ["layer_norm", "rms_norm", "batch_norm"]
@@ -75,7 +75,7 @@ def _served_row_norm(input: Tensor, params: Sequence[Optional[Tensor]]) -> None:
 class _LayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], cols: int, eps: float) -> Tensor:  # type: ignore[override]
-        y, mean, rstd = _ops.layer_norm_forward(input, weight, bias, cols, eps)
+        y, mean, rstd = _library.layer_norm_forward(input, weight, bias, cols, eps)
         ctx.save_for_backward(input, weight, bias, mean, rstd)
         ctx.cols = cols
         return y
@@ -84,16 +84,17 @@ class _LayerNormFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: Tensor):  # type: ignore[override]
         input, weight, bias, mean, rstd = ctx.saved_tensors
-        dx, dweight, dbias = _ops.layer_norm_backward(
-            grad_output.contiguous(), input, mean, rstd, weight, bias, ctx.cols, tuple(ctx.needs_input_grad[1:3])
+        wanted = ctx.needs_input_grad
+        dx, dweight, dbias = _library.layer_norm_backward(
+            grad_output.contiguous(), input, mean, rstd, weight, bias, ctx.cols, wanted[1], wanted[2]
         )
-        return dx, dweight, dbias, None, None
+        return dx, _library.wanted_or_none(dweight, wanted[1]), _library.wanted_or_none(dbias, wanted[2]), None, None
 
 
 class _RMSNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input: Tensor, weight: Optional[Tensor], cols: int, eps: float) -> Tensor:  # type: ignore[override]
-        y, rrms = _ops.rms_norm_forward(input, weight, cols, eps)
+        y, rrms = _library.rms_norm_forward(input, weight, cols, eps)
         ctx.save_for_backward(input, weight, rrms)
         ctx.cols = cols
         return y
@@ -102,10 +103,9 @@ class _RMSNormFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: Tensor):  # type: ignore[override]
         input, weight, rrms = ctx.saved_tensors
-        dx, dweight = _ops.rms_norm_backward(
-            grad_output.contiguous(), input, rrms, weight, ctx.cols, ctx.needs_input_grad[1]
-        )
-        return dx, dweight, None, None
+        wanted = ctx.needs_input_grad[1]
+        dx, dweight = _library.rms_norm_backward(grad_output.contiguous(), input, rrms, weight, ctx.cols, wanted)
+        return dx, _library.wanted_or_none(dweight, wanted), None, None
 
 
 def _autocast_float32(input: Tensor, *params: Optional[Tensor]) -> Tuple[Tensor, ...]:
@@ -183,7 +183,7 @@ def rms_norm(
 class _BatchNormTrainingFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, weight, bias, running_mean, running_var, layout, momentum, eps):  # type: ignore[override]
-        y, saved_mean, saved_invstd = _ops.batch_norm_forward_training(
+        y, saved_mean, saved_invstd = _library.batch_norm_forward_training(
             input, weight, bias, running_mean, running_var, layout, momentum, eps
         )
         ctx.save_for_backward(input, weight, bias, saved_mean, saved_invstd)
@@ -194,17 +194,19 @@ class _BatchNormTrainingFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: Tensor):  # type: ignore[override]
         input, weight, bias, saved_mean, saved_invstd = ctx.saved_tensors
-        dx, dweight, dbias = _ops.batch_norm_backward(
+        wanted = ctx.needs_input_grad
+        dx, dweight, dbias = _library.batch_norm_backward(
             _ops.in_layout(grad_output, ctx.layout), input, weight, bias, saved_mean, saved_invstd, ctx.layout,
-            tuple(ctx.needs_input_grad[1:3]),
+            wanted[1], wanted[2],
         )
+        dweight, dbias = _library.wanted_or_none(dweight, wanted[1]), _library.wanted_or_none(dbias, wanted[2])
         return dx, dweight, dbias, None, None, None, None, None
 
 
 class _BatchNormInferenceFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, weight, bias, running_mean, running_var, layout, eps):  # type: ignore[override]
-        y = _ops.batch_norm_forward_inference(input, weight, bias, running_mean, running_var, layout, eps)
+        y = _library.batch_norm_forward_inference(input, weight, bias, running_mean, running_var, layout, eps)
         ctx.save_for_backward(input, weight, bias, running_mean, running_var)
         ctx.layout = layout
         ctx.eps = eps
@@ -214,10 +216,12 @@ class _BatchNormInferenceFunction(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output: Tensor):  # type: ignore[override]
         input, weight, bias, running_mean, running_var = ctx.saved_tensors
-        dx, dweight, dbias = _ops.batch_norm_backward_inference(
+        wanted = ctx.needs_input_grad
+        dx, dweight, dbias = _library.batch_norm_backward_inference(
             _ops.in_layout(grad_output, ctx.layout), input, weight, bias, running_mean, running_var, ctx.layout,
-            ctx.eps, tuple(ctx.needs_input_grad[1:3]),
+            ctx.eps, wanted[1], wanted[2],
         )
+        dweight, dbias = _library.wanted_or_none(dweight, wanted[1]), _library.wanted_or_none(dbias, wanted[2])
         return dx, dweight, dbias, None, None, None, None
 
 
