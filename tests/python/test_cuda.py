@@ -131,3 +131,24 @@ def test_a_second_device_while_the_first_is_current() -> None:
         assert torch.cuda.current_device() == 0
     assert y.device == torch.device("cuda", 1)
     assert_close(y, F.layer_norm(x.double(), (512,), w.double(), b.double()), torch.float32)
+
+
+@pytest.mark.parametrize("op", ["layer_norm", "rms_norm", "batch_norm"])
+def test_cuda_autocast_follows_torchs_policy(op: str) -> None:
+    """Under CUDA autocast (float16) each op's output has the dtype torch's op gives (layer_norm,
+    and rms_norm where torch has it: float32; batch_norm: the input's)."""
+    x, w, b, _ = _inputs((8, 6, 5) if op == "batch_norm" else (8, 64), 6 if op == "batch_norm" else 64, torch.float16, "cuda")
+    features = w.numel()
+    running = (torch.zeros(features, device="cuda"), torch.ones(features, device="cuda"))
+    with torch.autocast("cuda", dtype=torch.float16):
+        if op == "layer_norm":
+            ours, theirs = ct.functional.layer_norm(x, (features,), w, b), F.layer_norm(x, (features,), w, b)
+        elif op == "rms_norm":
+            if not hasattr(F, "rms_norm"):
+                pytest.skip(f"torch {torch.__version__} has no rms_norm to compare with (2.4 or newer)")
+            ours, theirs = ct.functional.rms_norm(x, (features,), w), F.rms_norm(x, (features,), w)
+        else:
+            ours = ct.functional.batch_norm(x, running[0].clone(), running[1].clone(), w, b, True)
+            theirs = F.batch_norm(x, running[0].clone(), running[1].clone(), w, b, True)
+    assert ours.dtype == theirs.dtype
+    assert_close(ours, theirs.double(), ours.dtype)

@@ -186,3 +186,34 @@ def test_rms_norm_module():
     x = torch.randn(4, 2, 3)
     assert_close(module(x), reference_rms_norm(x.double(), (2, 3), None, 1e-6), torch.float32)
     assert ct.nn.RMSNorm(3, elementwise_affine=False).weight is None
+
+
+@pytest.mark.parametrize("op", ["layer_norm", "rms_norm", "batch_norm"])
+@pytest.mark.parametrize("dtype,param_dtype", [(torch.float32, torch.float32), (torch.bfloat16, torch.float32), (torch.bfloat16, torch.bfloat16)])
+def test_cpu_autocast_leaves_the_norms_alone(op, dtype, param_dtype):
+    """torch's CPU autocast (bfloat16) casts none of the norms: each runs in its input's dtype.
+    cunorm's give their results outside autocast, bitwise, in the dtype torch's op gives (where
+    torch's accepts the dtypes: torch 1.13's CPU layer_norm rejects float32 parameters of a
+    bfloat16 input)."""
+    torch.manual_seed(9)
+    shape = (4, 6, 5) if op == "batch_norm" else (5, 48)
+    features = shape[1] if op == "batch_norm" else shape[-1]
+    x, w, b = torch.randn(shape).to(dtype), torch.rand(features).to(param_dtype), torch.randn(features).to(param_dtype)
+
+    def run(module):
+        if op == "layer_norm":
+            return module.layer_norm(x, (features,), w, b, 1e-5)
+        if op == "rms_norm":
+            if module is F and not hasattr(F, "rms_norm"):  # torch before 2.4
+                return reference_rms_norm(x, (features,), w, 1e-5)
+            return module.rms_norm(x, (features,), w, 1e-5)
+        running = torch.zeros(features, dtype=param_dtype), torch.ones(features, dtype=param_dtype)
+        return module.batch_norm(x, *running, w, b, True, 0.1, 1e-5)
+
+    outside = run(ct.functional)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = run(ct.functional)
+        theirs = run(F) if param_dtype == dtype else None
+    assert torch.equal(inside, outside)
+    if theirs is not None:
+        assert inside.dtype == theirs.dtype
