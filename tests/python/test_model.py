@@ -1,6 +1,8 @@
 """cunorm.torch.convert and calibrate_batch_norm on small models (CPU tensors, the SIMT backend):
 what convert replaces and keeps, calibration against float64 statistics computed layer by layer,
-the errors that write nothing, and 120 steps of SGD with momentum in lockstep with torch."""
+the errors that write nothing, and models trained with SGD and momentum in lockstep with the same
+model in torch: an MLP (120 steps), a channels_last CNN with BatchNorm2d and a pre-norm
+transformer (100 steps each)."""
 
 import copy
 
@@ -156,3 +158,76 @@ def test_training_in_lockstep_with_torch():
         assert losses[1] == pytest.approx(losses[0], rel=1e-4, abs=1e-5), f"step {step}"
     for (name, a), b in zip(reference.state_dict().items(), model.state_dict().values()):
         torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def lockstep(reference: torch.nn.Module, batches, loss_of, steps: int, lr: float) -> None:
+    """Trains `reference` and its converted copy side by side (SGD, momentum 0.9) on the same
+    batches: every loss within rel 1e-4, and the final state_dicts (running statistics included)
+    within 1e-3."""
+    model = ct.convert(copy.deepcopy(reference))
+    assert any(type(m).__module__ == "cunorm.torch.nn" for m in model.modules())
+    optimizers = [torch.optim.SGD(m.parameters(), lr=lr, momentum=0.9) for m in (reference, model)]
+    for step in range(steps):
+        inputs, targets = batches(step)
+        losses = []
+        for m, optimizer in zip((reference, model), optimizers):
+            loss = loss_of(m(inputs), targets)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        assert losses[1] == pytest.approx(losses[0], rel=1e-4, abs=1e-5), f"step {step}"
+    reference.eval(), model.eval()
+    probe = batches(steps)[0]
+    torch.testing.assert_close(model(probe), reference(probe), rtol=1e-3, atol=1e-4, msg="eval mode")
+    for (name, a), b in zip(reference.state_dict().items(), model.state_dict().values()):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_convolutional_model_trains_in_lockstep_with_torch():
+    """Two conv + BatchNorm2d + ReLU stages on channels_last images, 100 steps."""
+    torch.manual_seed(5)
+    reference = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 4),
+    ).to(memory_format=torch.channels_last)
+    images = torch.randn(256, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    labels = torch.randint(0, 4, (256,))
+
+    def batches(step: int):
+        rows = torch.arange(step * 16, step * 16 + 16) % 256
+        return images[rows], labels[rows]
+
+    lockstep(reference, batches, torch.nn.functional.cross_entropy, steps=100, lr=0.02)
+
+
+class PreNormBlock(torch.nn.Module):
+    """Seed 003's pre-norm transformer block: x + attn(LN(x)), then x + mlp(LN(x))."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = torch.nn.LayerNorm(width), torch.nn.LayerNorm(width)
+        self.attention = torch.nn.MultiheadAttention(width, heads, batch_first=True)
+        self.mlp = torch.nn.Sequential(torch.nn.Linear(width, 2 * width), torch.nn.GELU(), torch.nn.Linear(2 * width, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.norm1(x)
+        x = x + self.attention(h, h, h, need_weights=False)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+def test_transformer_trains_in_lockstep_with_torch():
+    """Two pre-norm blocks and a final LayerNorm regressing a smooth function of the sequence,
+    100 steps (a regression target, without the learning phase transition of the example's
+    classification task, through which two runs of rounding-different kernels part ways)."""
+    torch.manual_seed(6)
+    reference = torch.nn.Sequential(PreNormBlock(16, 2), PreNormBlock(16, 2), torch.nn.LayerNorm(16), torch.nn.Linear(16, 1))
+    sequences = torch.randn(128, 10, 16)
+    targets = sequences.cumsum(dim=1).mean(dim=2, keepdim=True).tanh()
+
+    def batches(step: int):
+        rows = torch.arange(step * 8, step * 8 + 8) % 128
+        return sequences[rows], targets[rows]
+
+    lockstep(reference, batches, torch.nn.functional.mse_loss, steps=100, lr=0.01)
