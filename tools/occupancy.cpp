@@ -1,7 +1,9 @@
 // Theoretical occupancy of a kernel on the A100 (sm_80) and H100 (sm_90), from CUDA's own
-// occupancy calculator (cuda_occupancy.h runs on the host): the static report's columns.
-//   occupancy <threads per block> <registers per thread> <static shared bytes>
-// prints "<sm_80 percent> <sm_90 percent>" (active warps over the SM's maximum, in percent).
+// occupancy calculator (cuda_occupancy.h runs on the host): the static report's columns and the
+// performance model's resident blocks.
+//   occupancy <threads per block> <registers per thread> <shared bytes per block>
+// prints "<sm_80 percent> <sm_90 percent> <sm_80 blocks> <sm_90 blocks>" (active warps over the
+// SM's maximum, in percent; resident blocks per SM).
 #include <cuda_occupancy.h>
 
 #include <cstdio>
@@ -26,7 +28,8 @@ cudaOccDeviceProp device(int major, int sms, std::size_t shared_per_sm, std::siz
   return p;
 }
 
-double occupancy(const cudaOccDeviceProp& prop, int threads, int registers, std::size_t shared) {
+// Resident blocks per SM, or -1 where the calculator refuses the kernel.
+int resident_blocks(const cudaOccDeviceProp& prop, int threads, int registers, std::size_t shared) {
   cudaOccFuncAttributes attributes{};
   attributes.maxThreadsPerBlock = threads;
   attributes.numRegs = registers;
@@ -37,22 +40,29 @@ double occupancy(const cudaOccDeviceProp& prop, int threads, int registers, std:
   const cudaOccDeviceState state{};
   cudaOccResult result{};
   if (cudaOccMaxActiveBlocksPerMultiprocessor(&result, &prop, &attributes, &state, threads, 0) != CUDA_OCC_SUCCESS) {
-    return -1.0;
+    return -1;
   }
-  return 100.0 * result.activeBlocksPerMultiprocessor * threads / prop.maxThreadsPerMultiprocessor;
+  return result.activeBlocksPerMultiprocessor;
+}
+
+double percent(const cudaOccDeviceProp& prop, int threads, int blocks) {
+  return blocks < 0 ? -1.0 : 100.0 * blocks * threads / prop.maxThreadsPerMultiprocessor;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 4) {
-    std::fprintf(stderr, "usage: occupancy <threads per block> <registers per thread> <static shared bytes>\n");
+    std::fprintf(stderr, "usage: occupancy <threads per block> <registers per thread> <shared bytes per block>\n");
     return 2;
   }
   const int threads = std::atoi(argv[1]), registers = std::atoi(argv[2]);
   const std::size_t shared = static_cast<std::size_t>(std::atoll(argv[3]));
   const cudaOccDeviceProp a100 = device(8, 108, 164 * 1024, 163 * 1024);
   const cudaOccDeviceProp h100 = device(9, 132, 228 * 1024, 227 * 1024);
-  std::printf("%.1f %.1f\n", occupancy(a100, threads, registers, shared), occupancy(h100, threads, registers, shared));
+  const int a100_blocks = resident_blocks(a100, threads, registers, shared);
+  const int h100_blocks = resident_blocks(h100, threads, registers, shared);
+  std::printf("%.1f %.1f %d %d\n", percent(a100, threads, a100_blocks), percent(h100, threads, h100_blocks),
+              a100_blocks, h100_blocks);
   return 0;
 }

@@ -207,6 +207,7 @@ def main():
         occupancy = subprocess.run([args.occupancy, str(threads), str(k["registers"]), str(k["shared"])],
                                    capture_output=True, text=True, check=True).stdout.split()
         k["occupancy_sm80"], k["occupancy_sm90"] = float(occupancy[0]), float(occupancy[1])
+        k["resident_blocks_sm90"] = int(occupancy[3])
         if k["stack"] or k["local"]:
             problems.append(f"{k['arch']} {k['name']}: {k['stack']} bytes of stack, {k['local']} bytes of local memory")
         template = split_template_arguments(k["name"])
