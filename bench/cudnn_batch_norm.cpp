@@ -1,19 +1,88 @@
 // cuDNN's BatchNorm training forward and backward (the Ex entry points, no fused activation),
-// timed with the benchmark's loop on the same inputs cunorm gets. Every cuDNN call is checked.
+// timed with the benchmark's loop on the same inputs cunorm gets. cuDNN is loaded at run time
+// (dlopen of libcudnn.so.9, then libcudnn.so, from the loader's search path), so that the
+// benchmark runs, without the side-by-side columns, where cuDNN is absent, and a GPU machine's
+// cuDNN (a system package or torch's wheel) serves a benchmark built elsewhere; cudnn.h is needed
+// only to build. Every cuDNN call is checked.
 #include "cudnn_batch_norm.hpp"
 
 #include <cudnn.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <type_traits>
 
 namespace bench {
 namespace {
 
+// The cuDNN entry points the benchmark calls, resolved from the loaded library.
+struct Cudnn {
+  decltype(&cudnnGetVersion) GetVersion;
+  decltype(&cudnnGetErrorString) GetErrorString;
+  decltype(&cudnnCreate) Create;
+  decltype(&cudnnDestroy) Destroy;
+  decltype(&cudnnSetStream) SetStream;
+  decltype(&cudnnCreateTensorDescriptor) CreateTensorDescriptor;
+  decltype(&cudnnDestroyTensorDescriptor) DestroyTensorDescriptor;
+  decltype(&cudnnSetTensor4dDescriptor) SetTensor4dDescriptor;
+  decltype(&cudnnDeriveBNTensorDescriptor) DeriveBNTensorDescriptor;
+  decltype(&cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize) ForwardTrainingExWorkspaceSize;
+  decltype(&cudnnGetBatchNormalizationBackwardExWorkspaceSize) BackwardExWorkspaceSize;
+  decltype(&cudnnGetBatchNormalizationTrainingExReserveSpaceSize) TrainingExReserveSpaceSize;
+  decltype(&cudnnBatchNormalizationForwardTrainingEx) ForwardTrainingEx;
+  decltype(&cudnnBatchNormalizationBackwardEx) BackwardEx;
+};
+
+// The loaded library's entry points, or nullptr with the reason in `why`. Loaded once; never
+// unloaded (cuDNN's own threads may outlive any point at which that would be safe).
+const Cudnn* cudnn(std::string* why = nullptr) {
+  static std::string failure;
+  static const Cudnn* const loaded = []() -> const Cudnn* {
+    void* library = nullptr;
+    for (const char* name : {"libcudnn.so.9", "libcudnn.so"}) {
+      library = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+      if (library != nullptr) break;
+    }
+    if (library == nullptr) {
+      const char* error = dlerror();
+      failure = error != nullptr ? error : "libcudnn.so.9 not found";
+      return nullptr;
+    }
+    static Cudnn api{};
+    bool complete = true;
+    auto resolve = [&](auto& entry, const char* symbol) {
+      entry = reinterpret_cast<std::remove_reference_t<decltype(entry)>>(dlsym(library, symbol));
+      if (entry == nullptr) {
+        complete = false;
+        failure = std::string("cuDNN lacks ") + symbol;
+      }
+    };
+    resolve(api.GetVersion, "cudnnGetVersion");
+    resolve(api.GetErrorString, "cudnnGetErrorString");
+    resolve(api.Create, "cudnnCreate");
+    resolve(api.Destroy, "cudnnDestroy");
+    resolve(api.SetStream, "cudnnSetStream");
+    resolve(api.CreateTensorDescriptor, "cudnnCreateTensorDescriptor");
+    resolve(api.DestroyTensorDescriptor, "cudnnDestroyTensorDescriptor");
+    resolve(api.SetTensor4dDescriptor, "cudnnSetTensor4dDescriptor");
+    resolve(api.DeriveBNTensorDescriptor, "cudnnDeriveBNTensorDescriptor");
+    resolve(api.ForwardTrainingExWorkspaceSize, "cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize");
+    resolve(api.BackwardExWorkspaceSize, "cudnnGetBatchNormalizationBackwardExWorkspaceSize");
+    resolve(api.TrainingExReserveSpaceSize, "cudnnGetBatchNormalizationTrainingExReserveSpaceSize");
+    resolve(api.ForwardTrainingEx, "cudnnBatchNormalizationForwardTrainingEx");
+    resolve(api.BackwardEx, "cudnnBatchNormalizationBackwardEx");
+    return complete ? &api : nullptr;
+  }();
+  if (why != nullptr) *why = failure;
+  return loaded;
+}
+
 void check_cudnn(cudnnStatus_t status, const char* what) {
   if (status == CUDNN_STATUS_SUCCESS) return;
-  std::fprintf(stderr, "\n%s failed: %s\n", what, cudnnGetErrorString(status));
+  std::fprintf(stderr, "\n%s failed: %s\n", what, cudnn()->GetErrorString(status));
   std::exit(1);
 }
 
@@ -24,44 +93,42 @@ constexpr double kMomentum = 0.1;
 class CudnnProblem {
  public:
   CudnnProblem(const CudnnBatchNormInputs& in, cudnnBatchNormMode_t mode) : mode_(mode) {
-    check_cudnn(cudnnCreate(&handle_), "cudnnCreate");
-    check_cudnn(cudnnSetStream(handle_, machine.stream), "cudnnSetStream");
-    check_cudnn(cudnnCreateTensorDescriptor(&data_), "cudnnCreateTensorDescriptor");
-    check_cudnn(cudnnCreateTensorDescriptor(&channel_), "cudnnCreateTensorDescriptor");
-    check_cudnn(cudnnSetTensor4dDescriptor(
+    check_cudnn(cudnn()->Create(&handle_), "cudnnCreate");
+    check_cudnn(cudnn()->SetStream(handle_, machine.stream), "cudnnSetStream");
+    check_cudnn(cudnn()->CreateTensorDescriptor(&data_), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnn()->CreateTensorDescriptor(&channel_), "cudnnCreateTensorDescriptor");
+    check_cudnn(cudnn()->SetTensor4dDescriptor(
                     data_, in.layout == CUNORM_LAYOUT_NCHW ? CUDNN_TENSOR_NCHW : CUDNN_TENSOR_NHWC,
                     in.dtype == CUNORM_FLOAT16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT, static_cast<int>(in.n),
                     static_cast<int>(in.c), static_cast<int>(in.h), static_cast<int>(in.w)),
                 "cudnnSetTensor4dDescriptor");
-    check_cudnn(cudnnDeriveBNTensorDescriptor(channel_, data_, mode_), "cudnnDeriveBNTensorDescriptor");
+    check_cudnn(cudnn()->DeriveBNTensorDescriptor(channel_, data_, mode_), "cudnnDeriveBNTensorDescriptor");
   }
   CudnnProblem(const CudnnProblem&) = delete;
   CudnnProblem& operator=(const CudnnProblem&) = delete;
   ~CudnnProblem() {
-    check_cudnn(cudnnDestroyTensorDescriptor(channel_), "cudnnDestroyTensorDescriptor");
-    check_cudnn(cudnnDestroyTensorDescriptor(data_), "cudnnDestroyTensorDescriptor");
-    check_cudnn(cudnnDestroy(handle_), "cudnnDestroy");
+    check_cudnn(cudnn()->DestroyTensorDescriptor(channel_), "cudnnDestroyTensorDescriptor");
+    check_cudnn(cudnn()->DestroyTensorDescriptor(data_), "cudnnDestroyTensorDescriptor");
+    check_cudnn(cudnn()->Destroy(handle_), "cudnnDestroy");
   }
 
   std::size_t forward_workspace() const {
     std::size_t bytes = 0;
-    check_cudnn(cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, data_,
-                                                                         nullptr, data_, channel_, nullptr, &bytes),
+    check_cudnn(cudnn()->ForwardTrainingExWorkspaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, data_, nullptr, data_,
+                                                        channel_, nullptr, &bytes),
                 "cudnnGetBatchNormalizationForwardTrainingExWorkspaceSize");
     return bytes;
   }
   std::size_t backward_workspace() const {
     std::size_t bytes = 0;
-    check_cudnn(
-        cudnnGetBatchNormalizationBackwardExWorkspaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, data_, nullptr, data_,
-                                                          nullptr, data_, channel_, nullptr, &bytes),
-        "cudnnGetBatchNormalizationBackwardExWorkspaceSize");
+    check_cudnn(cudnn()->BackwardExWorkspaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, data_, nullptr, data_, nullptr,
+                                                 data_, channel_, nullptr, &bytes),
+                "cudnnGetBatchNormalizationBackwardExWorkspaceSize");
     return bytes;
   }
   std::size_t reserve() const {
     std::size_t bytes = 0;
-    check_cudnn(cudnnGetBatchNormalizationTrainingExReserveSpaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, nullptr,
-                                                                     data_, &bytes),
+    check_cudnn(cudnn()->TrainingExReserveSpaceSize(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, nullptr, data_, &bytes),
                 "cudnnGetBatchNormalizationTrainingExReserveSpaceSize");
     return bytes;
   }
@@ -71,10 +138,10 @@ class CudnnProblem {
                float* saved_mean, float* saved_invstd, DeviceBuffer& workspace, std::size_t workspace_bytes,
                DeviceBuffer& reserve, std::size_t reserve_bytes) const {
     const float one = 1.0f, zero = 0.0f;
-    check_cudnn(cudnnBatchNormalizationForwardTrainingEx(
-                    handle_, mode_, CUDNN_BATCHNORM_OPS_BN, &one, &zero, data_, x, nullptr, nullptr, data_, y, channel_,
-                    gamma, beta, kMomentum, running_mean, running_var, kEpsilon, saved_mean, saved_invstd, nullptr,
-                    workspace.get(), workspace_bytes, reserve.get(), reserve_bytes),
+    check_cudnn(cudnn()->ForwardTrainingEx(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, &one, &zero, data_, x, nullptr,
+                                           nullptr, data_, y, channel_, gamma, beta, kMomentum, running_mean,
+                                           running_var, kEpsilon, saved_mean, saved_invstd, nullptr, workspace.get(),
+                                           workspace_bytes, reserve.get(), reserve_bytes),
                 "cudnnBatchNormalizationForwardTrainingEx");
   }
 
@@ -83,10 +150,10 @@ class CudnnProblem {
                 const float* saved_mean, const float* saved_invstd, DeviceBuffer& workspace,
                 std::size_t workspace_bytes, DeviceBuffer& reserve, std::size_t reserve_bytes) const {
     const float one = 1.0f, zero = 0.0f;
-    check_cudnn(cudnnBatchNormalizationBackwardEx(
-                    handle_, mode_, CUDNN_BATCHNORM_OPS_BN, &one, &zero, &one, &zero, data_, x, nullptr, nullptr, data_,
-                    dy, nullptr, nullptr, data_, dx, channel_, gamma, beta, dgamma, dbeta, kEpsilon, saved_mean,
-                    saved_invstd, nullptr, workspace.get(), workspace_bytes, reserve.get(), reserve_bytes),
+    check_cudnn(cudnn()->BackwardEx(handle_, mode_, CUDNN_BATCHNORM_OPS_BN, &one, &zero, &one, &zero, data_, x, nullptr,
+                                    nullptr, data_, dy, nullptr, nullptr, data_, dx, channel_, gamma, beta, dgamma,
+                                    dbeta, kEpsilon, saved_mean, saved_invstd, nullptr, workspace.get(),
+                                    workspace_bytes, reserve.get(), reserve_bytes),
                 "cudnnBatchNormalizationBackwardEx");
   }
 
@@ -128,13 +195,17 @@ double time_mode(CudnnBatchNormPass pass, const CudnnBatchNormInputs& in, cudnnB
 }  // namespace
 
 std::string cudnn_description() {
-  const std::size_t version = cudnnGetVersion();
+  std::string why;
+  const Cudnn* api = cudnn(&why);
+  if (api == nullptr) return "cuDNN not loadable at run time (" + why + "): no cuDNN comparison";
+  const std::size_t version = api->GetVersion();
   return "cuDNN " + std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
          std::to_string(version % 100) +
-         " built in: its times are the faster of its SPATIAL and SPATIAL_PERSISTENT modes";
+         " loaded at run time: its times are the faster of its SPATIAL and SPATIAL_PERSISTENT modes";
 }
 
 double cudnn_batch_norm_ms(CudnnBatchNormPass pass, const CudnnBatchNormInputs& inputs) {
+  if (cudnn() == nullptr) return 0.0;
   return std::min(time_mode(pass, inputs, CUDNN_BATCHNORM_SPATIAL),
                   time_mode(pass, inputs, CUDNN_BATCHNORM_SPATIAL_PERSISTENT));
 }

@@ -1,7 +1,7 @@
 // cuDNN's BatchNorm (cudnnBatchNormalizationForwardTrainingEx and BackwardEx), timed on the same
-// inputs as cunorm's for the side-by-side columns. Built from cudnn_batch_norm.cpp when CMake
-// finds cuDNN beside the CUDA toolkit, otherwise from cudnn_batch_norm_absent.cpp, which times
-// nothing.
+// inputs as cunorm's for the side-by-side columns. Built from cudnn_batch_norm.cpp (which loads
+// cuDNN at run time) when CMake finds cudnn.h beside the CUDA toolkit, otherwise from
+// cudnn_batch_norm_absent.cpp, which times nothing.
 #pragma once
 
 #include <cstddef>
@@ -27,11 +27,11 @@ struct CudnnBatchNormInputs {
 
 enum class CudnnBatchNormPass { kForwardTraining, kBackward };
 
-// "cuDNN <version>" when built in, otherwise why it is absent.
+// "cuDNN <version> loaded at run time" when it loads, otherwise why it is absent.
 std::string cudnn_description();
 
 // The median milliseconds of cuDNN's pass (the faster of its SPATIAL and SPATIAL_PERSISTENT
-// modes, eps 1e-5, momentum 0.1), timed like cunorm's ops; 0 when cuDNN is not built in.
+// modes, eps 1e-5, momentum 0.1), timed like cunorm's ops; 0 when cuDNN is absent.
 double cudnn_batch_norm_ms(CudnnBatchNormPass pass, const CudnnBatchNormInputs& inputs);
 
 }  // namespace bench
