@@ -1,6 +1,7 @@
 """python -m cunorm.bench: cunorm.torch against torch eager and torch.compile (where it compiles) on
 the C benchmark's GPU grid: layer_norm and rms_norm forward and backward over rows x cols of 2^26
-elements (cols 32 to 262144, 768, 1000, 4099, and 1000000 x 128), and batch_norm training forward,
+elements (cols 32 to 262144, 768, 1000, 4099, and 1000000 x 128) and at the published figures'
+shapes (1024x12288, 4096x16384, 16384x4096, 8192x8192), and batch_norm training forward,
 backward and inference forward on ResNet-50's layer shapes at batch 32, NCHW and NHWC.
 
 Each implementation runs the same tensors through torch's API: the forward alone, or the backward
@@ -31,10 +32,14 @@ _ELEMENT_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 
 def row_shapes(total: int) -> List[Tuple[int, int]]:
-    """The C benchmark's row-norm shapes at `total` elements: powers of two, odd lengths, many rows."""
+    """The C benchmark's row-norm shapes at `total` elements: powers of two, odd lengths, many rows,
+    then the published figures' shapes (1024x12288, 4096x16384, 16384x4096, 8192x8192), their
+    rows scaled by total / 2^26 as the rest."""
     shapes = [(max(1, total // cols), cols) for cols in (2**k for k in range(5, 19))]
     shapes += [(max(1, total // cols), cols) for cols in (768, 1000, 4099)]
-    return shapes + [(max(1, 1000000 * total // 2**26), 128)]
+    shapes.append((max(1, 1000000 * total // 2**26), 128))
+    anchors = ((1024, 12288), (4096, 16384), (16384, 4096), (8192, 8192))
+    return shapes + [(max(1, rows * total // 2**26), cols) for rows, cols in anchors]
 
 
 def row_floor(op: str, rows: int, cols: int, dtype: str, param: str) -> int:
@@ -89,11 +94,11 @@ class _Timer:
         return statistics.median(times)
 
 
-def _implementations(torch, with_compile: bool) -> Dict[str, Callable]:  # type: ignore[no-untyped-def]
-    """Each implementation's (layer_norm, rms_norm, batch_norm) functions by name."""
+def _implementations(torch, with_compile: bool,  # type: ignore[no-untyped-def]
+                     cunorm_functions: Optional[Dict[str, Callable]]) -> Dict[str, Callable]:
+    """Each implementation's (layer_norm, rms_norm, batch_norm) functions by name; cunorm's are
+    cunorm.torch.functional's unless given."""
     import torch.nn.functional as F
-
-    import cunorm.torch as ct
 
     def torch_rms_norm(x, shape, weight, eps):  # type: ignore[no-untyped-def]
         if hasattr(F, "rms_norm"):
@@ -101,11 +106,12 @@ def _implementations(torch, with_compile: bool) -> Dict[str, Callable]:  # type:
         return (x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + eps) * weight).to(x.dtype)
 
     eager = {"layer_norm": F.layer_norm, "rms_norm": torch_rms_norm, "batch_norm": F.batch_norm}
-    result = {
-        "cunorm": {"layer_norm": ct.functional.layer_norm, "rms_norm": ct.functional.rms_norm,
-                   "batch_norm": ct.functional.batch_norm},
-        "torch": eager,
-    }
+    if cunorm_functions is None:
+        import cunorm.torch as ct
+
+        cunorm_functions = {"layer_norm": ct.functional.layer_norm, "rms_norm": ct.functional.rms_norm,
+                            "batch_norm": ct.functional.batch_norm}
+    result = {"cunorm": cunorm_functions, "torch": eager}
     if with_compile and hasattr(torch, "compile"):
         result["torch.compile"] = {name: torch.compile(fn, dynamic=False) for name, fn in eager.items()}
     return result
@@ -175,9 +181,11 @@ def _copy_gbps(torch, device, timer: _Timer) -> float:  # type: ignore[no-untype
     return 2 * source.numel() / (ms * 1e-3) / 1e9
 
 
-def _unusable_reason(torch, device) -> Optional[str]:  # type: ignore[no-untyped-def]
+def _unusable_reason(torch, device, own_cunorm: bool) -> Optional[str]:  # type: ignore[no-untyped-def]
     if device.type == "cuda" and not torch.cuda.is_available():
         return "torch sees no CUDA GPU"
+    if not own_cunorm:
+        return None
     from cunorm.torch import _backend
 
     try:
@@ -187,15 +195,18 @@ def _unusable_reason(torch, device) -> Optional[str]:  # type: ignore[no-untyped
     return None
 
 
-def run(device_name: str, quick: bool, with_compile: bool, out: TextIO, json_file: Optional[TextIO]) -> int:
-    """Runs the grid; returns the exit status (2: the device cannot be used)."""
+def run(device_name: str, quick: bool, with_compile: bool, out: TextIO, json_file: Optional[TextIO],
+        cunorm_functions: Optional[Dict[str, Callable]] = None) -> int:
+    """Runs the grid; returns the exit status (2: the device cannot be used). `cunorm_functions`
+    replaces cunorm.torch's functions (the GPU check passes its own, over the C library through
+    ctypes)."""
     try:
         import torch
     except ImportError:
         print("cunorm.bench needs torch (pip install cunorm[torch])", file=sys.stderr)
         return 2
     device = torch.device(device_name)
-    reason = _unusable_reason(torch, device)
+    reason = _unusable_reason(torch, device, cunorm_functions is None)
     if reason is not None:
         print(f"cunorm.bench: no benchmark on {device_name}: {reason}", file=sys.stderr)
         return 2
@@ -207,7 +218,7 @@ def run(device_name: str, quick: bool, with_compile: bool, out: TextIO, json_fil
     cases = list(_row_cases(torch, device, total)) + list(_batch_cases(torch, device, 32 if gpu else 1, layers))
     if not gpu or quick:
         cases = cases[::7]
-    implementations = _implementations(torch, with_compile)
+    implementations = _implementations(torch, with_compile, cunorm_functions)
     name = torch.cuda.get_device_name(device) if gpu else "CPU (SIMT emulation: not a measurement)"
     print(f"cunorm.bench on {name}; copy {copy:.1f} GB/s; torch {torch.__version__}", file=out)
     for record, make in cases:
