@@ -166,7 +166,7 @@ run_checks() {
       echo "- $(basename "$program"): $(gtest_count PASSED "$output") passed, $(gtest_count SKIPPED "$output") skipped" >>"$summary"
     else
       failed=1
-      echo "- $(basename "$program"): FAILED or stopped after $left s (tests.log)" >>"$summary"
+      echo "- $(basename "$program"): $(gtest_count FAILED "$output") FAILED, or stopped after $left s (tests.log)" >>"$summary"
     fi
     echo "$output" >>"$out/tests.log"
   done

@@ -154,6 +154,8 @@ def main():
         "`bench/batch_norm_bench.cpp`), the time that traffic implies on an H100 at 3.0 TB/s, and the",
         "compiled kernels' resources. Measured GPU times come from `scripts/bench.sh` on a machine with a GPU",
         "(it prints ms, GB/s, percent of the device-to-device copy bandwidth and, for BatchNorm, cuDNN's times).",
+        "Whether a kernel keeps enough loads in flight and issues few enough instructions to reach its floor",
+        "is the performance model's question ([performance_model.md](performance_model.md)).",
         "",
         "## Bytes per element against the floor",
         "",

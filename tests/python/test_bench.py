@@ -28,8 +28,9 @@ def test_floors_are_the_c_benchmarks() -> None:
     assert bench.row_floor("rms_norm_backward", 2, 8, "bfloat16", "bfloat16") == 3 * 16 * 2 + 8 * 2 + 2 * 4 + 8 * 2
     # batch_norm backward f16 activations, f32 parameters, 10 elements, 2 channels.
     assert bench.batch_floor("batch_norm_backward", 10, 2, "float16", "float32") == 3 * 20 + 8 + 16 + 16
-    assert bench.row_shapes(1 << 26)[-5:] == [(1000000, 128), (1024, 12288), (4096, 16384), (16384, 4096),
-                                              (8192, 8192)]
+    shapes = bench.row_shapes(1 << 26)
+    assert shapes[-2:] == [(1000000, 128), (1024, 12288)]
+    assert {(4096, 16384), (16384, 4096), (8192, 8192)} <= set(shapes)  # the published figures' shapes
 
 
 def test_cpu_run_writes_a_record_per_implementation_and_row(tmp_path: Path) -> None:
