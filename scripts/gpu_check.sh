@@ -29,6 +29,8 @@ usage() {
 # backend (Cuda in the test name).
 max_bytes=$((60 * 1024 * 1024))
 cuda_cases='*/CUDA_*:*/CUDA:*Cuda*'
+# The Pythons a GPU machine may have, searched in this order for torch and its cuDNN wheel.
+pythons=(python3 python3.12 python3.11 python3.10 /usr/bin/python3)
 
 build_folder() {
   local dir=$1 build=${2:-}
@@ -90,7 +92,7 @@ gtest_count() {
 # cache, then the CUDA toolkit.
 find_cudnn() {
   local python found
-  for python in python3 python3.12 python3.11 python3.10 /usr/bin/python3; do
+  for python in "${pythons[@]}"; do
     command -v "$python" >/dev/null || continue
     found=$("$python" -c 'import os, nvidia.cudnn as c; print(os.path.join(os.path.dirname(c.__file__), "lib"))' 2>/dev/null) &&
       [ -e "$found/libcudnn.so.9" ] && { echo "$found"; return; }
@@ -106,7 +108,7 @@ find_cudnn() {
 # A Python that imports torch and sees a CUDA GPU, or nothing.
 find_torch_python() {
   local python
-  for python in python3 python3.12 python3.11 python3.10 /usr/bin/python3; do
+  for python in "${pythons[@]}"; do
     command -v "$python" >/dev/null || continue
     if "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
       echo "$python"

@@ -45,7 +45,7 @@ class _Library:
 
     def call(self, name: str, *args: object) -> None:
         """cunorm<name>(handle, args...) on torch's current stream: tensors as pointers (None: NULL),
-        ints as int64, floats as float."""
+        Python ints as int64, floats as float, ctypes values (the C enums) as they are."""
         if self.cuda:
             stream = self.torch.cuda.current_stream().cuda_stream
             self.check(self.lib.cunormSetStream(self.handle, ctypes.c_void_p(stream)), "cunormSetStream")
@@ -55,23 +55,16 @@ class _Library:
                 converted.append(ctypes.c_void_p())
             elif isinstance(a, self.torch.Tensor):
                 converted.append(ctypes.c_void_p(a.data_ptr()))
-            elif isinstance(a, _Enum):
-                converted.append(ctypes.c_int(a.value))
+            elif isinstance(a, ctypes.c_int):
+                converted.append(a)
             elif isinstance(a, float):
                 converted.append(ctypes.c_float(a))
             else:
                 converted.append(ctypes.c_int64(a))
         self.check(getattr(self.lib, "cunorm" + name)(self.handle, *converted), "cunorm" + name)
 
-    def dtype(self, tensor) -> "_Enum":  # type: ignore[no-untyped-def]
-        return _Enum(self.dtypes[tensor.dtype])
-
-
-class _Enum:
-    """A C enum argument (passed as int, not int64)."""
-
-    def __init__(self, value: int) -> None:
-        self.value = value
+    def dtype(self, tensor) -> ctypes.c_int:  # type: ignore[no-untyped-def]
+        return ctypes.c_int(self.dtypes[tensor.dtype])
 
 
 def functions(library: _Library) -> Dict[str, Callable]:
@@ -126,8 +119,8 @@ def functions(library: _Library) -> Dict[str, Callable]:
         """(layout, n, c, s, memory format) of a 4-D NCHW or channels_last tensor."""
         n, c, h, w = x.shape
         if x.is_contiguous():
-            return _Enum(_NCHW), n, c, h * w, torch.contiguous_format
-        return _Enum(_NHWC), n, c, h * w, torch.channels_last
+            return ctypes.c_int(_NCHW), n, c, h * w, torch.contiguous_format
+        return ctypes.c_int(_NHWC), n, c, h * w, torch.channels_last
 
     class BatchNormTraining(torch.autograd.Function):
         @staticmethod

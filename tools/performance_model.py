@@ -21,12 +21,17 @@ What the model cannot see: L2 hits (every byte is taken from DRAM), DRAM page an
 clocks under load (the boost clock is assumed), instruction-cache misses, and tail effects inside
 a block (every warp of a block is assumed to finish together).
 """
+import argparse
+import json
 import math
+import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from typing import Dict, List, Sequence, Tuple
 
 import sass
+import static_report
 
 
 @dataclass(frozen=True)
@@ -247,13 +252,6 @@ def write_markdown(records: List[dict], path: str) -> None:
 
 
 def main() -> int:
-    import argparse
-    import json
-    import os
-    import subprocess
-
-    import static_report
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", required=True, help="the static report's report.json")
     parser.add_argument("--objects", nargs="+", required=True, help="object files of the CUDA translation units")
