@@ -65,7 +65,7 @@ std::string launch_refusal(const LaunchConfig& config, const Target& target, std
       return "cooperative grid of " + std::to_string(blocks) + " blocks exceeds the " + std::to_string(resident) +
              " that " + target.name + " can keep resident";
     }
-    if (all_threads > max_cooperative_threads()) {
+    if (launches_run() && all_threads > max_cooperative_threads()) {
       return "cooperative grid of " + std::to_string(all_threads) + " threads exceeds the " +
              std::to_string(max_cooperative_threads()) + " fibers the engine can keep alive (vm.max_map_count)";
     }
@@ -184,6 +184,8 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
     result.ok = false;
     result.message = std::string(state.name) + ": launch refused: " + refusal;
     state.total_blocks = 0;
+  } else if (!launches_run()) {
+    state.total_blocks = 0;  // recorded, not run
   } else if (take_injected_fault(FaultSite::kLaunch)) {
     result.ok = false;  // nothing ran, as when a GPU refuses a launch
     result.message = std::string(state.name) + ": launch failed: injected fault (simt::inject_fault)";
@@ -214,6 +216,7 @@ LaunchResult launch_erased(const LaunchConfig& config, const void* kernel_id, Ke
   if (LaunchRecorder* recorder = active_recorder()) {
     LaunchRecord record;
     record.name = state.name;
+    record.kernel = kernel_id;
     if (config.label != nullptr) {
       record.label = *config.label;
     } else {

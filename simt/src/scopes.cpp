@@ -74,9 +74,11 @@ ScopedOptions::ScopedOptions(const Options& options) : options_(options), previo
 }
 ScopedOptions::~ScopedOptions() { tls_options = previous_; }
 
-LaunchRecorder::LaunchRecorder() : previous_(tls_recorder) { tls_recorder = this; }
+LaunchRecorder::LaunchRecorder(Mode mode) : mode_(mode), previous_(tls_recorder) { tls_recorder = this; }
 
 LaunchRecorder::~LaunchRecorder() { tls_recorder = previous_; }
+
+bool launches_run() { return tls_recorder == nullptr || tls_recorder->mode() == LaunchRecorder::Mode::kRun; }
 
 ScopedBlockWindow::ScopedBlockWindow(Selector select) : select_(std::move(select)), previous_(tls_window) {
   tls_window = this;

@@ -98,4 +98,42 @@ TEST(LaunchLimits, RecordsNameTheKernelAndItsShape) {
   EXPECT_FALSE(recorder.records()[0].ok);
 }
 
+void count_threads(int* out) { atomicAdd(out, 1); }
+
+// A record-only recorder records a launch with its kernel and shape and runs nothing; the launch
+// rules still apply, except the engine's own fiber limit on cooperative grids.
+TEST(LaunchLimits, RecordOnlyLaunchesAreCheckedAndRecordedNotRun) {
+  int out = 0;
+  simt::LaunchConfig config;
+  config.grid = dim3(2);
+  config.block = dim3(64);
+  {
+    simt::LaunchRecorder recorder(simt::LaunchRecorder::Mode::kRecordOnly);
+    EXPECT_FALSE(simt::launches_run());
+    ASSERT_TRUE(simt::launch(config, count_threads, &out).ok);
+    EXPECT_TRUE(simt::launch(config, too_much_static, &out).ok);  // not run: its fault is not reached
+    config.block = dim3(2048);
+    EXPECT_FALSE(simt::launch(config, count_threads, &out).ok);  // refused as on a GPU
+    config.block = dim3(1024);
+    config.grid = dim3(132 * 2);  // sm_90 keeps two 1024-thread blocks per SM: 270336 threads, past the fibers
+    config.cooperative = true;
+    ASSERT_GT(132u * 2 * 1024, simt::max_cooperative_threads());
+    EXPECT_TRUE(simt::launch(config, cooperative_touch, &out).ok);
+    config.grid = dim3(132 * 2 + 1);
+    EXPECT_FALSE(simt::launch(config, cooperative_touch, &out).ok);
+    ASSERT_EQ(recorder.records().size(), 5u);
+    EXPECT_EQ(recorder.records()[0].kernel, simt::kernel_id(count_threads));
+    EXPECT_EQ(recorder.records()[0].blocks_run, 0u);
+    EXPECT_EQ(recorder.records()[3].grid.x, 264u);
+    EXPECT_TRUE(recorder.records()[3].cooperative);
+  }
+  EXPECT_EQ(out, 0);
+  EXPECT_TRUE(simt::launches_run());
+  config.grid = dim3(2);
+  config.block = dim3(64);
+  config.cooperative = false;
+  ASSERT_TRUE(simt::launch(config, count_threads, &out).ok);
+  EXPECT_EQ(out, 128);
+}
+
 }  // namespace

@@ -90,11 +90,12 @@ struct BufferTraffic {
 };
 
 struct LaunchRecord {
-  std::string name;   // the label's text, or the config's name
-  LaunchLabel label;  // the config's label, or one whose family is the config's name
+  std::string name;              // the label's text, or the config's name
+  LaunchLabel label;             // the config's label, or one whose family is the config's name
+  const void* kernel = nullptr;  // the kernel's entry (kernel_id): dladdr() finds its object and offset
   dim3 grid;
   dim3 block;
-  std::uint64_t blocks_run = 0;  // the grid's blocks, or those of the ScopedBlockWindow's range
+  std::uint64_t blocks_run = 0;  // the grid's blocks, or those of the ScopedBlockWindow's range (0: record-only)
   std::size_t dynamic_shared_bytes = 0;
   std::size_t static_shared_bytes = 0;  // the most any block allocated
   bool cooperative = false;
@@ -104,21 +105,31 @@ struct LaunchRecord {
   std::vector<BufferTraffic> buffers;  // one per buffer of the TrafficWatch active at launch
 };
 
-// Collects the launches made by this host thread while it lives (innermost recorder wins).
+// Collects the launches made by this host thread while it lives (innermost recorder wins). A
+// record-only recorder checks each launch against CUDA's rules and records it without running it
+// (nothing is read or written, and record.ok says only whether a GPU would accept the launch): the
+// launch plans of shapes too large to execute on a CPU, for the performance model. Without fibers
+// to keep alive, a record-only launch is not held to max_cooperative_threads().
 class LaunchRecorder {
  public:
-  LaunchRecorder();
+  enum class Mode { kRun, kRecordOnly };
+  explicit LaunchRecorder(Mode mode = Mode::kRun);
   ~LaunchRecorder();
   LaunchRecorder(const LaunchRecorder&) = delete;
   LaunchRecorder& operator=(const LaunchRecorder&) = delete;
   const std::vector<LaunchRecord>& records() const { return records_; }
   void clear() { records_.clear(); }
   void add(LaunchRecord record) { records_.push_back(std::move(record)); }
+  Mode mode() const { return mode_; }
 
  private:
   std::vector<LaunchRecord> records_;
+  Mode mode_;
   LaunchRecorder* previous_;
 };
+
+// False while the innermost recorder of this host thread is record-only: its launches do not run.
+bool launches_run();
 
 // The most threads a cooperative launch may have: all of them are fibers alive at once, and each
 // guarded stack costs two memory mappings of the process's vm.max_map_count (and ThreadSanitizer
