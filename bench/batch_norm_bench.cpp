@@ -81,6 +81,58 @@ void compare(Validation& v, const HostArray& actual, const std::vector<double>& 
   }
 }
 
+// The buffers of one call (each op uses some).
+struct Buffers {
+  const void *x, *dy, *gamma, *beta;
+  float *running_mean, *running_var, *saved_mean, *saved_invstd;
+  void *out, *dgamma, *dbeta;
+};
+
+// The op on `handle`, N x C x S in `layout`.
+void call(cunormHandle_t handle, Op op, const DtypePair& d, cunormLayout_t layout, int64_t n, int64_t c, int64_t s,
+          const Buffers& b) {
+  switch (op) {
+    case Op::kForwardTraining:
+      check(cunormBatchNormForwardTraining(handle, layout, n, c, s, d.dtype, d.param, b.x, b.gamma, b.beta, 1e-5f, 0.1f,
+                                           b.running_mean, b.running_var, b.out, b.saved_mean, b.saved_invstd),
+            "cunormBatchNormForwardTraining");
+      break;
+    case Op::kForwardInference:
+      check(cunormBatchNormForwardInference(handle, layout, n, c, s, d.dtype, d.param, b.x, b.gamma, b.beta,
+                                            b.running_mean, b.running_var, 1e-5f, b.out),
+            "cunormBatchNormForwardInference");
+      break;
+    case Op::kBackward:
+      check(cunormBatchNormBackward(handle, layout, n, c, s, d.dtype, d.param, b.dy, b.x, b.gamma, b.saved_mean,
+                                    b.saved_invstd, b.out, b.dgamma, b.dbeta),
+            "cunormBatchNormBackward");
+      break;
+    case Op::kBackwardInference:
+      check(cunormBatchNormBackwardInference(handle, layout, n, c, s, d.dtype, d.param, b.dy, b.x, b.gamma,
+                                             b.running_mean, b.running_var, 1e-5f, b.out, b.dgamma, b.dbeta),
+            "cunormBatchNormBackwardInference");
+      break;
+  }
+}
+
+// The launch plan of the op at `shape` on the GPU the plan handle models: the call on buffers of
+// that size, which nothing reads or writes.
+void plan(Op op, const DtypePair& d, cunormLayout_t layout, int64_t n, int64_t c, int64_t s, Row& row) {
+  plan_at_gpu_shape(
+      [&](cunormHandle_t handle) {
+        const std::size_t tensor = static_cast<std::size_t>(n * c * s) * element_size(d.dtype);
+        const std::size_t params = static_cast<std::size_t>(c) * element_size(d.param);
+        const std::size_t stats = static_cast<std::size_t>(c) * sizeof(float);
+        const DeviceBuffer x(tensor, handle), dy(tensor, handle), out(tensor, handle), gamma(params, handle),
+            beta(params, handle), running_mean(stats, handle), running_var(stats, handle), saved_mean(stats, handle),
+            saved_invstd(stats, handle), dgamma(params, handle), dbeta(params, handle);
+        call(handle, op, d, layout, n, c, s,
+             {x.get(), dy.get(), gamma.get(), beta.get(), running_mean.floats(), running_var.floats(),
+              saved_mean.floats(), saved_invstd.floats(), out.get(), dgamma.get(), dbeta.get()});
+      },
+      row);
+}
+
 struct Problem {
   Op op;
   DtypePair d;
@@ -136,38 +188,29 @@ struct Problem {
 
   int64_t s() const { return h * w; }
 
+  Buffers buffers(const void* xc, const void* dyc) const {
+    return {xc,
+            dyc,
+            d_gamma.get(),
+            d_beta.get(),
+            d_running_mean.floats(),
+            d_running_var.floats(),
+            d_saved_mean.floats(),
+            d_saved_invstd.floats(),
+            d_out.get(),
+            d_dgamma.get(),
+            d_dbeta.get()};
+  }
+
   void run_training_forward(const void* xc) {
-    check(cunormBatchNormForwardTraining(machine.handle, layout, n, c, s(), d.dtype, d.param, xc, d_gamma.get(),
-                                         d_beta.get(), 1e-5f, 0.1f, d_running_mean.floats(), d_running_var.floats(),
-                                         d_out.get(), d_saved_mean.floats(), d_saved_invstd.floats()),
-          "cunormBatchNormForwardTraining");
+    call(machine.handle, Op::kForwardTraining, d, layout, n, c, s(), buffers(xc, nullptr));
   }
 
   // The op on copy `copy` of the inputs.
   void run(int copy) {
-    const void* xc = d_x.part(static_cast<std::size_t>(copy), x.byte_size());
-    const void* dyc = d_dy.part(static_cast<std::size_t>(copy), x.byte_size());
-    switch (op) {
-      case Op::kForwardTraining: run_training_forward(xc); break;
-      case Op::kForwardInference:
-        check(cunormBatchNormForwardInference(machine.handle, layout, n, c, s(), d.dtype, d.param, xc, d_gamma.get(),
-                                              d_beta.get(), d_running_mean.floats(), d_running_var.floats(), 1e-5f,
-                                              d_out.get()),
-              "cunormBatchNormForwardInference");
-        break;
-      case Op::kBackward:
-        check(cunormBatchNormBackward(machine.handle, layout, n, c, s(), d.dtype, d.param, dyc, xc, d_gamma.get(),
-                                      d_saved_mean.floats(), d_saved_invstd.floats(), d_out.get(), d_dgamma.get(),
-                                      d_dbeta.get()),
-              "cunormBatchNormBackward");
-        break;
-      case Op::kBackwardInference:
-        check(cunormBatchNormBackwardInference(machine.handle, layout, n, c, s(), d.dtype, d.param, dyc, xc,
-                                               d_gamma.get(), d_running_mean.floats(), d_running_var.floats(), 1e-5f,
-                                               d_out.get(), d_dgamma.get(), d_dbeta.get()),
-              "cunormBatchNormBackwardInference");
-        break;
-    }
+    call(machine.handle, op, d, layout, n, c, s(),
+         buffers(d_x.part(static_cast<std::size_t>(copy), x.byte_size()),
+                 d_dy.part(static_cast<std::size_t>(copy), x.byte_size())));
   }
 
   // What the SIMT engine watches: the activations (x, dy and the output, as the floor counts
@@ -305,6 +348,7 @@ void run_batch_norm_benchmarks(Report& report) {
           progress(row.op + " " + row.layout + " " + row.dtypes + " " + row.shape);
           Problem problem(op, d, layout, shape.n, shape.c, shape.h, shape.w, rng);
           validate_and_measure(problem, row);
+          plan(op, d, layout, gpu_shape.n, gpu_shape.c, gpu_shape.h * gpu_shape.w, row);
           if (machine.on_gpu) row.cudnn_ms = problem.cudnn_ms();
           report.add(row);
         }

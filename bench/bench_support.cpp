@@ -2,6 +2,7 @@
 // the CUDA-event timing loop, validation, SIMT traffic and the result table / JSON lines.
 #include "bench_support.hpp"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,9 +41,11 @@ void end_progress() {
   if (progress_shown) std::fprintf(stderr, "\r\033[K");
 }
 
-DeviceBuffer::DeviceBuffer(std::size_t bytes) { check(cunormMalloc(machine.handle, &pointer_, bytes), "cunormMalloc"); }
+DeviceBuffer::DeviceBuffer(std::size_t bytes, cunormHandle_t handle) : handle_(handle) {
+  check(cunormMalloc(handle_, &pointer_, bytes), "cunormMalloc");
+}
 
-DeviceBuffer::~DeviceBuffer() { cunormFree(machine.handle, pointer_); }
+DeviceBuffer::~DeviceBuffer() { cunormFree(handle_, pointer_); }
 
 void DeviceBuffer::upload(const HostArray& host, std::size_t copies) const {
   for (std::size_t c = 0; c < copies; ++c) {
@@ -209,10 +212,37 @@ void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWat
                  row.dtypes.c_str(), row.shape.c_str(), launch_bytes - watched_bytes);
     std::exit(1);
   }
+  row.launch_uses.clear();
+  for (const simt::LaunchRecord& r : recorder.records()) {
+    Row::LaunchUse use{r.name, 0.0, 0.0, static_cast<double>(r.bytes_read)};
+    for (std::size_t i = 0; i < watched.size(); ++i) {
+      const double bytes = static_cast<double>(r.buffers.at(i).bytes_read + r.buffers.at(i).bytes_written);
+      (i < activations ? use.activations : use.other) += bytes;
+    }
+    row.launch_uses.push_back(use);
+  }
   row.launches = recorder.records().size();
   // "family.variant<dtypes> launch parameters" -> "variant<dtypes> launch parameters"
   const std::string& first = recorder.records().front().name;
   row.kernel = first.substr(first.find('.') + 1);
+}
+
+void plan_at_gpu_shape(const std::function<void(cunormHandle_t)>& call, Row& row) {
+  if (machine.on_gpu) return;
+  simt::LaunchRecorder recorder(simt::LaunchRecorder::Mode::kRecordOnly);
+  call(machine.plan_handle);
+  row.gpu_plan.clear();
+  for (const simt::LaunchRecord& r : recorder.records()) {
+    Dl_info info{};
+    if (!r.ok || dladdr(r.kernel, &info) == 0 || info.dli_fname == nullptr) {
+      std::fprintf(stderr, "%s %s %s at %s: %s\n", row.op.c_str(), row.dtypes.c_str(), row.shape.c_str(),
+                   row.gpu_shape.c_str(), r.ok ? "kernel not found in a loaded object" : "a GPU would refuse the launch");
+      std::exit(1);
+    }
+    row.gpu_plan.push_back({r.name, info.dli_fname,
+                            reinterpret_cast<std::uintptr_t>(r.kernel) - reinterpret_cast<std::uintptr_t>(info.dli_fbase),
+                            r.grid, r.block, r.dynamic_shared_bytes, r.cooperative});
+  }
 }
 
 void fail_validation(const Row& row) {
@@ -261,12 +291,29 @@ void Report::add(const Row& row) {
                "\"requested_other\": %.0f, \"dram\": %.0f, \"l2_rereads\": %.0f, \"verdict\": \"%s\", "
                "\"kernel\": \"%s\", \"launches\": %zu, \"worst_error_over_tolerance\": %.6g, \"gpu_shape\": \"%s\", "
                "\"gpu_elements\": %.0f, \"gpu_floor_activations\": %.0f, \"gpu_floor_other\": %.0f, \"ms\": %.6f, "
-               "\"cudnn_ms\": %.6f, \"gbps\": %.3f, \"copy_gbps\": %.3f}\n",
+               "\"cudnn_ms\": %.6f, \"gbps\": %.3f, \"copy_gbps\": %.3f, ",
                row.op.c_str(), row.layout.c_str(), row.dtypes.c_str(), row.shape.c_str(), row.elements,
                row.floor.activations, row.floor.other, row.requested_activations(), row.requested_other(), row.dram(),
                row.l2_rereads(), machine.on_gpu ? "" : row.verdict().c_str(), row.kernel.c_str(), row.launches,
                row.validation.worst, row.gpu_shape.c_str(), row.gpu_elements, row.gpu_floor.activations,
                row.gpu_floor.other, row.ms, row.cudnn_ms, gbps, machine.copy_gbps);
+  std::fprintf(json_, "\"launch_uses\": [");
+  for (std::size_t i = 0; i < row.launch_uses.size(); ++i) {
+    const Row::LaunchUse& u = row.launch_uses[i];
+    std::fprintf(json_, "%s{\"label\": \"%s\", \"activations\": %.0f, \"other\": %.0f, \"read\": %.0f}",
+                 i ? ", " : "", u.label.c_str(), u.activations, u.other, u.read);
+  }
+  std::fprintf(json_, "], \"gpu_plan\": [");
+  for (std::size_t i = 0; i < row.gpu_plan.size(); ++i) {
+    const Row::PlannedLaunch& p = row.gpu_plan[i];
+    std::fprintf(json_,
+                 "%s{\"label\": \"%s\", \"object\": \"%s\", \"offset\": %llu, \"grid\": [%u, %u, %u], "
+                 "\"block\": [%u, %u, %u], \"dynamic_shared_bytes\": %zu, \"cooperative\": %s}",
+                 i ? ", " : "", p.label.c_str(), p.object.c_str(), static_cast<unsigned long long>(p.offset), p.grid.x,
+                 p.grid.y, p.grid.z, p.block.x, p.block.y, p.block.z, p.dynamic_shared_bytes,
+                 p.cooperative ? "true" : "false");
+  }
+  std::fprintf(json_, "]}\n");
   std::fflush(json_);
 }
 

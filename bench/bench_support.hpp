@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -28,6 +29,10 @@ using cunorm_test::HostArray;
 // Set up by main(): the handle every op runs on and, on a GPU, the facts the timings need.
 struct Machine {
   cunormHandle_t handle = nullptr;
+  // SIMT: a second handle, created under a record-only simt::LaunchRecorder, that plans as for the
+  // GPU the engine models (sm_90: an H100 SXM) and whose launches are recorded, not run: each
+  // row's launch plan at its GPU shape, for the performance model (plan_at_gpu_shape).
+  cunormHandle_t plan_handle = nullptr;
   bool on_gpu = false;
   cudaStream_t stream = nullptr;
   double copy_gbps = 0.0;    // device-to-device copy, read + write bytes per second / 10^9
@@ -46,7 +51,7 @@ void end_progress();
 // Memory from cunormMalloc: device memory on a GPU, host memory on the SIMT engine.
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(std::size_t bytes);
+  explicit DeviceBuffer(std::size_t bytes, cunormHandle_t handle = machine.handle);
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   ~DeviceBuffer();
@@ -60,6 +65,7 @@ class DeviceBuffer {
   HostArray download(cunormDataType_t dtype, std::size_t count) const;
 
  private:
+  cunormHandle_t handle_;
   void* pointer_ = nullptr;
 };
 
@@ -124,6 +130,23 @@ struct Row {
   std::vector<BufferUse> buffers;
   std::string kernel;
   std::size_t launches = 0;
+  // SIMT: each launch of the call with the bytes it requested of the activations and of the
+  // other buffers, and how many of all those it read; and the launch plan at the GPU shape
+  // (plan_at_gpu_shape).
+  struct LaunchUse {
+    std::string label;
+    double activations = 0.0, other = 0.0, read = 0.0;
+  };
+  std::vector<LaunchUse> launch_uses;
+  struct PlannedLaunch {
+    std::string label;
+    std::string object;       // the shared object holding the kernel's host-compiled code
+    std::uintptr_t offset;    // the kernel's address in it: its symbol there is the kernel's mangled name
+    dim3 grid, block;
+    std::size_t dynamic_shared_bytes;
+    bool cooperative;
+  };
+  std::vector<PlannedLaunch> gpu_plan;
 
   // SIMT, in bytes over the call: requested of the activations and of everything else; what a
   // GPU moves to and from DRAM (the activations as requested; of every other buffer, the sectors
@@ -145,6 +168,10 @@ using Watched = std::vector<simt::TrafficWatch::Buffer>;
 // Fills row.buffers, row.kernel and row.launches from one call's launches (nothing on a GPU).
 void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWatch& watch, std::size_t activations,
                     Row& row);
+
+// SIMT: row.gpu_plan from `call(machine.plan_handle)`, the row's call at its GPU shape on buffers
+// of that handle (recorded, not run). A launch the GPU would refuse ends the program.
+void plan_at_gpu_shape(const std::function<void(cunormHandle_t)>& call, Row& row);
 
 // Reports a failed validation of `row`'s op and shape and ends the program.
 [[noreturn]] void fail_validation(const Row& row);

@@ -7,7 +7,9 @@
 // passes also run through cuDNN when it was built in.
 // On the SIMT engine (no GPU): the same validation, then the bytes each op's kernels requested
 // per element against the op's floor, and the build's static kernel report. CPU emulation time
-// says nothing about GPU speed, so none is printed.
+// says nothing about GPU speed, so none is printed. Each row also records the launches its call
+// makes at the GPU shape as the planner sizes them for the GPU the engine models (recorded, not run):
+// the launch plans the performance model predicts (tools/performance_model.py).
 //
 // Usage: cunorm_bench [--json FILE]   (FILE gets one JSON object per result row, for
 // tools/performance_doc.py)
@@ -76,6 +78,8 @@ int main(int argc, char** argv) {
   if (machine.on_gpu) {
     describe_gpu();
   } else {
+    const simt::LaunchRecorder record_only(simt::LaunchRecorder::Mode::kRecordOnly);
+    check(cunormCreate(&machine.plan_handle, CUNORM_BACKEND_SIMT), "cunormCreate");
     std::printf(
         "No usable GPU: running on the cunorm SIMT engine (the CUDA kernels executed on the CPU), on shapes\n"
         "smaller than a GPU run's. CPU emulation time is not GPU performance, so no times are printed. Each op\n"
@@ -97,6 +101,7 @@ int main(int argc, char** argv) {
   if (json != nullptr) std::fclose(json);
   if (machine.stream != nullptr) check(cudaStreamDestroy(machine.stream), "cudaStreamDestroy");
   check(cunormDestroy(machine.handle), "cunormDestroy");
+  if (machine.plan_handle != nullptr) check(cunormDestroy(machine.plan_handle), "cunormDestroy");
   std::printf("\nAll ops validated.\n");
   return 0;
 }

@@ -43,6 +43,55 @@ Floor floor_bytes(Op op, int64_t rows, int64_t cols, const DtypePair& d) {
   return floor;
 }
 
+// The buffers of one call (mean is unused by RMSNorm, dy, dgamma and dbeta by the forwards).
+struct Buffers {
+  const void *x, *dy, *gamma, *beta;
+  void* out;
+  float *mean, *rstd;
+  void *dgamma, *dbeta;
+};
+
+// The op on `handle`; the backward reads the statistics in mean and rstd.
+void call(cunormHandle_t handle, Op op, const DtypePair& d, int64_t rows, int64_t cols, const Buffers& b) {
+  switch (op) {
+    case Op::kLayerNormForward:
+      check(cunormLayerNormForward(handle, rows, cols, d.dtype, d.param, b.x, b.gamma, b.beta, 1e-5f, b.out, b.mean,
+                                   b.rstd),
+            "cunormLayerNormForward");
+      break;
+    case Op::kRmsNormForward:
+      check(cunormRMSNormForward(handle, rows, cols, d.dtype, d.param, b.x, b.gamma, 1e-5f, b.out, b.rstd),
+            "cunormRMSNormForward");
+      break;
+    case Op::kLayerNormBackward:
+      check(cunormLayerNormBackward(handle, rows, cols, d.dtype, d.param, b.dy, b.x, b.mean, b.rstd, b.gamma, b.out,
+                                    b.dgamma, b.dbeta),
+            "cunormLayerNormBackward");
+      break;
+    case Op::kRmsNormBackward:
+      check(cunormRMSNormBackward(handle, rows, cols, d.dtype, d.param, b.dy, b.x, b.rstd, b.gamma, b.out, b.dgamma),
+            "cunormRMSNormBackward");
+      break;
+  }
+}
+
+// The launch plan of the op at rows x cols on the GPU the plan handle models: the call on buffers
+// of that size, which nothing reads or writes.
+void plan(Op op, const DtypePair& d, int64_t rows, int64_t cols, Row& row) {
+  plan_at_gpu_shape(
+      [&](cunormHandle_t handle) {
+        const std::size_t tensor = static_cast<std::size_t>(rows * cols) * element_size(d.dtype);
+        const std::size_t params = static_cast<std::size_t>(cols) * element_size(d.param);
+        const std::size_t stats = static_cast<std::size_t>(rows) * sizeof(float);
+        const DeviceBuffer x(tensor, handle), dy(tensor, handle), out(tensor, handle), gamma(params, handle),
+            beta(params, handle), mean(stats, handle), rstd(stats, handle), dgamma(params, handle), dbeta(params, handle);
+        call(handle, op, d, rows, cols,
+             {x.get(), dy.get(), gamma.get(), beta.get(), out.get(), mean.floats(), rstd.floats(), dgamma.get(),
+              dbeta.get()});
+      },
+      row);
+}
+
 // One problem: inputs on the device (x and dy in `copies` copies), the op's call, and its
 // validation against the reference.
 struct Problem {
@@ -84,33 +133,21 @@ struct Problem {
     if (!is_forward(op)) run_forward(d_x.get());
   }
 
+  Buffers buffers(const void* xc, const void* dyc) const {
+    return {xc,         dyc,           d_gamma.get(),  d_beta.get(), d_out.get(), d_mean.floats(), d_rstd.floats(),
+            d_dgamma.get(), d_dbeta.get()};
+  }
+
   void run_forward(const void* xc) {
-    if (is_layer_norm(op)) {
-      check(cunormLayerNormForward(machine.handle, rows, cols, d.dtype, d.param, xc, d_gamma.get(), d_beta.get(), 1e-5f,
-                                   d_out.get(), d_mean.floats(), d_rstd.floats()),
-            "cunormLayerNormForward");
-    } else {
-      check(cunormRMSNormForward(machine.handle, rows, cols, d.dtype, d.param, xc, d_gamma.get(), 1e-5f, d_out.get(),
-                                 d_rstd.floats()),
-            "cunormRMSNormForward");
-    }
+    const Op forward = is_layer_norm(op) ? Op::kLayerNormForward : Op::kRmsNormForward;
+    call(machine.handle, forward, d, rows, cols, buffers(xc, nullptr));
   }
 
   // The op on copy `c` of the inputs.
   void run(int c) {
-    const void* xc = d_x.part(static_cast<std::size_t>(c), x.byte_size());
-    const void* dyc = d_dy.part(static_cast<std::size_t>(c), x.byte_size());
-    if (is_forward(op)) {
-      run_forward(xc);
-    } else if (is_layer_norm(op)) {
-      check(cunormLayerNormBackward(machine.handle, rows, cols, d.dtype, d.param, dyc, xc, d_mean.floats(),
-                                    d_rstd.floats(), d_gamma.get(), d_out.get(), d_dgamma.get(), d_dbeta.get()),
-            "cunormLayerNormBackward");
-    } else {
-      check(cunormRMSNormBackward(machine.handle, rows, cols, d.dtype, d.param, dyc, xc, d_rstd.floats(), d_gamma.get(),
-                                  d_out.get(), d_dgamma.get()),
-            "cunormRMSNormBackward");
-    }
+    call(machine.handle, op, d, rows, cols,
+         buffers(d_x.part(static_cast<std::size_t>(c), x.byte_size()),
+                 d_dy.part(static_cast<std::size_t>(c), x.byte_size())));
   }
 
   // What the SIMT engine watches: the activations (x, dy and the output, as the floor counts
@@ -244,6 +281,7 @@ void run_row_norm_benchmarks(Report& report) {
         progress(row.op + " " + row.dtypes + " " + row.shape);
         Problem problem(op, d, shape.rows, shape.cols, rng);
         validate_and_measure(problem, row);
+        plan(op, d, gpu_shapes[i].rows, gpu_shapes[i].cols, row);
         report.add(row);
       }
     }
