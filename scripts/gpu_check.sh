@@ -5,8 +5,9 @@
 #
 #   scripts/gpu_check.sh build DIR [BUILD]   here: a self-contained folder DIR (under 60 MiB) with
 #       every test program that has CUDA cases, the benchmark, cuda_backend_status, libcunorm and
-#       libcunorm_simt (relative rpaths: bin/ finds lib/), the performance model's output, this
-#       script and the torch step (tools/gpu_check_torch.py with python -m cunorm.bench's module).
+#       libcunorm_simt (relative rpaths: bin/ finds lib/), the performance model's prediction of
+#       every benchmark row (records.json) and its comparison (gpu_check_model.py), this script and
+#       the torch step (tools/gpu_check_torch.py with python -m cunorm.bench's module).
 #       Without BUILD it configures and builds build-gpu-check for sm_90 alone; with BUILD it takes
 #       the programs of that build, which must have the CUDA backend and compile sm_90 (.ci/run
 #       passes the README build's). cuDNN is never carried: the benchmark loads it at run time.
@@ -71,7 +72,10 @@ build_folder() {
   for path in "$dir"/lib/*; do patchelf --set-rpath '$ORIGIN' "$path"; done
   cp "$source/scripts/gpu_check.sh" "$source/tools/gpu_check_torch.py" "$dir/"
   cp "$source/python/cunorm/bench.py" "$dir/cunorm_bench.py"
-  [ -f "$build/static_report/model.json" ] && cp "$build/static_report/model.json" "$dir/"
+  # The performance model's prediction for every benchmark row, for the run step's comparison
+  # (written by the build's performance gate; made here if that has not run).
+  [ -f "$build/static_report/records.json" ] || cmake --build "$build" --target performance_records
+  cp "$build/static_report/records.json" "$source/tools/gpu_check_model.py" "$dir/"
   local bytes
   bytes=$(du -sb "$dir" | cut -f1)
   if [ "$bytes" -gt "$max_bytes" ]; then
@@ -236,11 +240,22 @@ run_checks() {
     fi
   fi
 
-  # Measured against predicted: the model predicts per kernel loop today, not per benchmark row.
+  # Measured against predicted, every benchmark row (any Python: the comparison needs no package).
   echo >>"$summary"
   echo "## Model" >>"$summary"
   echo >>"$summary"
-  echo "The performance model does not predict per benchmark row yet (docs/performance_model.md); model.json in the folder holds each kernel loop's counts and ceiling for reading beside bench.jsonl." >>"$summary"
+  local any_python=""
+  for python in "${pythons[@]}"; do
+    command -v "$python" >/dev/null && { any_python=$python; break; }
+  done
+  if [ -z "$any_python" ]; then
+    echo "no Python found: measured times not compared with records.json" >>"$summary"
+  elif [ -s "$out/bench.jsonl" ]; then
+    "$any_python" "$dir/gpu_check_model.py" "$out/bench.jsonl" "$dir/records.json" "$out/bench.log" >>"$summary" 2>&1 ||
+      echo "the comparison failed (above)" >>"$summary"
+  else
+    echo "no benchmark rows to compare" >>"$summary"
+  fi
   echo >>"$summary"
   echo "Took $(( $(date +%s) - started )) s." >>"$summary"
   cat "$summary"

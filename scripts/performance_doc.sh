@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Regenerates docs/performance.md and docs/performance.png: builds cunorm with the CUDA backend
-# (for the static kernel report) and its benchmark, runs the benchmark on the SIMT engine with
-# --json, and turns both into the page (tools/performance_doc.py, matplotlib from Debian).
+# (for the static kernel report) and its benchmark, runs the performance model on every benchmark
+# record (the performance_records target: the benchmark on the SIMT engine with --json, then
+# tools/performance_records.py, gated on tools/performance_floors.json), and turns the benchmark's
+# rows, the static report and the records into the page (tools/performance_doc.py, matplotlib from
+# Debian).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_dependencies.sh
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-matplotlib >/dev/null
 scripts/configure.sh build -DCUNORM_BUILD_TESTS=OFF
-cmake --build build -j"$(nproc)" --target cunorm_bench
-CUNORM_BACKEND=simt build/bench/cunorm_bench --json build/bench_results.jsonl >/dev/null
-/usr/bin/python3 tools/performance_doc.py build/bench_results.jsonl build/static_report/report.json \
-  docs/performance.md docs/performance.png
+cmake --build build -j"$(nproc)" --target performance_records
+/usr/bin/python3 tools/performance_doc.py build/static_report/bench_simt.jsonl build/static_report/report.json \
+  build/static_report/records.json docs/performance.md docs/performance.png

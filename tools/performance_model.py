@@ -28,7 +28,7 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import sass
 import static_report
@@ -114,6 +114,31 @@ def loops_of(instructions: List[sass.Instruction]) -> List[Loop]:
     return [loop_of(instructions[first:last + 1]) for first, last in sass.loops(instructions)]
 
 
+def streaming_loop(instructions: List[sass.Instruction]) -> Loop:
+    """The loop taken to move a kernel's bytes, as far as its SASS alone can say (no trip counts):
+    of the outermost loops over global memory, the one moving the most bytes per iteration (a
+    persistent grid's loop over rows, or over waves), and within it the innermost loop over global
+    memory moving the most (the loop over a row's or segment's packs; the nest itself when it has
+    none). Loops outside it run once per block (parameters staged into shared memory). A kernel
+    without a loop over global memory is one iteration of its whole body."""
+    def moved(r):
+        loop = loop_of(instructions[r[0]:r[1] + 1])
+        return loop.load_bytes + loop.store_bytes
+
+    def contains(outer, inner):
+        return outer != inner and outer[0] <= inner[0] and inner[1] <= outer[1]
+
+    ranges = [r for r in sass.loops(instructions) if moved(r) > 0]
+    if not ranges:
+        return loop_of(instructions)
+    outermost = [r for r in ranges if not any(contains(o, r) for o in ranges)]
+    nest = max(outermost, key=lambda r: (moved(r), r[1] - r[0]))
+    inside = [r for r in ranges if r == nest or contains(nest, r)]
+    leaves = [r for r in inside if not any(contains(r, i) for i in inside)]
+    first, last = max(leaves, key=lambda r: (moved(r), r[1] - r[0]))
+    return loop_of(instructions[first:last + 1])
+
+
 def instructions_per_dram_byte(loop: Loop) -> float:
     """Warp-instructions a loop issues per byte of global memory its warp moves."""
     return loop.instructions / (WARP * (loop.load_bytes + loop.store_bytes))
@@ -127,13 +152,15 @@ def issue_bound_above(gpu: Gpu) -> float:
 @dataclass(frozen=True)
 class Launch:
     """One kernel launch as the model sees it: the grid, the block, resident blocks per SM (from
-    the occupancy calculator), the hot loop and its trips per thread, and the DRAM bytes moved."""
+    the occupancy calculator), the hot loop and its trips per thread, the DRAM bytes moved, and the
+    share of them that are loads (None: the loop's own share)."""
     grid: int
     threads: int
     resident_blocks: int
     loop: Loop
     trips: float
     dram_bytes: float
+    load_share: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +181,10 @@ def _wave(gpu: Gpu, launch: Launch, blocks: int) -> tuple:
     # Stores are posted (nothing waits for them); loads wait a latency. The loads' share of the
     # DRAM bytes is the loop's.
     accessed = launch.loop.load_bytes + launch.loop.store_bytes
-    loads = launch.dram_bytes * share * (launch.loop.load_bytes / accessed if accessed else 1.0)
+    load_share = launch.load_share
+    if load_share is None:
+        load_share = launch.loop.load_bytes / accessed if accessed else 1.0
+    loads = launch.dram_bytes * share * load_share
     bandwidth = launch.dram_bytes * share / gpu.copy_bytes_per_s
     latency = loads / load_bytes_per_s if load_bytes_per_s else math.inf
     memory = max(bandwidth, latency)
@@ -251,20 +281,25 @@ def write_markdown(records: List[dict], path: str) -> None:
                         f"{loop['instructions_per_dram_byte']:.3f} | {ceilings} |\n")
 
 
+def read_functions(objects: Sequence[str]) -> Dict[Tuple[str, str], List[sass.Instruction]]:
+    """{(arch, mangled name): instructions} of every function in the CUDA objects' SASS."""
+    cuobjdump, env = static_report.find_cuobjdump()
+    if cuobjdump is None:
+        raise RuntimeError("cuobjdump not found (scripts/install_dependencies.sh installs it)")
+    functions: Dict[Tuple[str, str], List[sass.Instruction]] = {}
+    for obj in (o for o in objects if o.endswith(".cu.o")):
+        text = subprocess.run([cuobjdump, "-sass", obj], capture_output=True, text=True, env=env, check=True).stdout
+        functions.update(sass.parse(text))
+    return functions
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--report", required=True, help="the static report's report.json")
     parser.add_argument("--objects", nargs="+", required=True, help="object files of the CUDA translation units")
     parser.add_argument("--out", required=True, help="output directory (model.json, model.md)")
     args = parser.parse_args()
-    cuobjdump, env = static_report.find_cuobjdump()
-    if cuobjdump is None:
-        print("performance model: cuobjdump not found", file=sys.stderr)
-        return 1
-    functions: Dict[Tuple[str, str], List[sass.Instruction]] = {}
-    for obj in (o for o in args.objects if o.endswith(".cu.o")):
-        text = subprocess.run([cuobjdump, "-sass", obj], capture_output=True, text=True, env=env, check=True).stdout
-        functions.update(sass.parse(text))
+    functions = read_functions(args.objects)
     with open(args.report, encoding="utf-8") as f:
         report = json.load(f)
     records = kernel_records(report, functions)

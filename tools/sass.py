@@ -19,7 +19,9 @@ _FUNCTION = re.compile(r"Function : (\S+)")
 _INSTRUCTION = re.compile(
     r"/\*([0-9a-f]{4,})\*/\s+(@!?U?P[T0-9]+\s+)?([A-Z][A-Z0-9_.]*)\s*([^;]*);\s*/\* (0x[0-9a-f]{16}) \*/")
 _UPPER_WORD = re.compile(r"^\s*/\* (0x[0-9a-f]{16}) \*/\s*$")
-_BRANCH_TARGET = re.compile(r"^(0x[0-9a-f]+)")
+# A branch's target, after its optional condition operand ("BRA P1, 0xf0": taken when the
+# instruction's predicate and P1 hold; "BRA !P2, 0x3b0").
+_BRANCH_TARGET = re.compile(r"^(?:!?U?P[0-7T], )?(0x[0-9a-f]+)")
 _NO_BARRIER = 7
 
 

@@ -2,7 +2,8 @@
 // grid-stride copies, one element per thread per iteration (the loop is not unrolled, so one
 // iteration's loads are all a warp has in flight), of 16, 8, 4 and 2 bytes; the 16-byte copy with N
 // dependent FMAs on each value (issue-bound for large N); and the 16-byte copy with 48 KiB of
-// static shared memory per 128-thread block (4 resident blocks per SM on sm_90: 25% occupancy).
+// static shared memory per 128-thread block (4 resident blocks per SM on sm_90: 25% occupancy);
+// and a row kernel with a staging loop (the streaming loop's choice).
 // Compiled by the test with nvcc -cubin for sm_90; never linked into the library.
 #include <cstdint>
 
@@ -47,5 +48,25 @@ __global__ void __launch_bounds__(128)
     float4 v = x[i];
     v.x += pad[(threadIdx.x + 1) % 128].x;
     y[i] = v;
+  }
+}
+
+// A row kernel's shape: a scale staged into shared memory once per block (scalar loads), then rows
+// in a grid-stride loop, each swept by an inner loop over its 16-byte packs: the streaming loop is
+// the inner one (performance_model.streaming_loop), not the staging loop.
+__global__ void __launch_bounds__(256) staged_rows_copy(const float* __restrict__ scale, const float4* __restrict__ x,
+                                                        float4* __restrict__ y, std::int64_t rows, int packs) {
+  __shared__ float staged[4096];
+#pragma unroll 1
+  for (int j = threadIdx.x; j < 4 * packs && j < 4096; j += 256) staged[j] = scale[j];
+  __syncthreads();
+#pragma unroll 1
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+#pragma unroll 1
+    for (int p = threadIdx.x; p < packs; p += 256) {
+      float4 v = x[r * packs + p];
+      v.x *= staged[(4 * p) % 4096];
+      y[r * packs + p] = v;
+    }
   }
 }

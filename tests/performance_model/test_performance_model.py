@@ -3,7 +3,10 @@
 (synthetic_kernels.cu, compiled here with nvcc for sm_90 and read back with cuobjdump): a 16-byte
 copy reaches the copy bandwidth; below the latency-bandwidth product the bandwidth is Little's
 law's and halves with the bytes in flight; a 25%-occupancy copy is predicted by Little's law at its
-resident warps; a copy with enough dependent FMAs turns issue-bound at the stated issue rate. Each
+resident warps; a copy with enough dependent FMAs turns issue-bound at the stated issue rate; a
+row kernel's streaming loop is its inner loop over packs, not its staging loop; and the gate fails
+a record below its floor, naming its limiter; the GPU check compares a measured row with its
+prediction for the GPU it ran on. Each
 number comes from the SASS as read (loop bodies, scoreboard barriers) and the occupancy
 calculator, so a parsing or counting error fails it.
 
@@ -19,6 +22,7 @@ import unittest
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
 sys.path.insert(0, TOOLS)
 import performance_model as model  # noqa: E402
+import performance_records as records  # noqa: E402
 import sass  # noqa: E402
 import static_report  # noqa: E402
 
@@ -125,6 +129,62 @@ class PerformanceModel(unittest.TestCase):
             issue_seconds = warp_iterations * many.loop.instructions / (
                 g.sms * model.SCHEDULERS_PER_SM * g.clock_hz * model.ISSUE_EFFICIENCY)
             self.assertAlmostEqual((p.seconds - g.launch_s) / issue_seconds, 1.0, delta=0.01, msg=gpu)
+
+    def test_the_streaming_loop_is_the_inner_loop_over_rows_not_the_staging_loop(self):
+        instructions = self.kernels["staged_rows_copy"][0]
+        moving = [loop for loop in model.loops_of(instructions) if loop.load_bytes + loop.store_bytes]
+        self.assertGreaterEqual(len(moving), 3, moving)  # staging, rows (holding the packs), packs
+        self.assertIn(4, [loop.load_bytes for loop in moving])  # the staging loop's scalar load
+        streaming = model.streaming_loop(instructions)
+        self.assertEqual((streaming.load_bytes, streaming.store_bytes), (16, 16))
+        self.assertEqual(streaming.instructions, min(loop.instructions for loop in moving if loop.store_bytes))
+
+
+class Gate(unittest.TestCase):
+    """tools/performance_records.py's gate on records made here (no benchmark run)."""
+
+    def record(self, percent, limiter="bytes in flight"):
+        return {"key": "layer_norm_forward bf16/bf16 1024x12288", "gpu": "H200", "percent_of_copy": percent,
+                "limiter": limiter}
+
+    def test_a_record_below_its_floor_fails_naming_its_limiter(self):
+        floors = {"nvcc": "v", "records": {"layer_norm_forward bf16/bf16 1024x12288": {"H200": 50.0}}}
+        self.assertEqual(records.gate([self.record(49.96)], floors, "v"), [])  # within the rounding tolerance
+        self.assertEqual(records.gate([self.record(60.0)], floors, "v"), [])
+        problems = records.gate([self.record(49.9)], floors, "v")
+        self.assertEqual(len(problems), 1)
+        self.assertIn("layer_norm_forward bf16/bf16 1024x12288 on the H200", problems[0])
+        self.assertIn("below its floor 50.0%", problems[0])
+        self.assertIn("limiter: bytes in flight", problems[0])
+
+    def test_a_record_without_a_floor_fails(self):
+        problems = records.gate([self.record(90.0)], {"nvcc": "v", "records": {}}, "v")
+        self.assertEqual(len(problems), 1)
+        self.assertIn("no floor checked in", problems[0])
+
+
+class GpuCheckComparison(unittest.TestCase):
+    """tools/gpu_check_model.py: a measured row beside its prediction for the GPU the log names."""
+
+    def test_measured_over_predicted_for_the_named_gpu(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = {name: os.path.join(tmp, name) for name in ("bench.jsonl", "records.json", "bench.log")}
+            with open(paths["bench.jsonl"], "w") as f:
+                f.write('{"op": "rms_norm_forward", "layout": "", "dtypes": "bf16/bf16", "shape": "4096x16384", '
+                        '"ms": 0.08}\n')
+            key = "rms_norm_forward bf16/bf16 4096x16384"
+            with open(paths["records.json"], "w") as f:
+                f.write('{"records": [{"key": "%s", "op": "rms_norm_forward", "gpu": "H100 SXM", "predicted_us": 91.0, '
+                        '"limiter": "bandwidth"}, {"key": "%s", "op": "rms_norm_forward", "gpu": "H200", '
+                        '"predicted_us": 40.0, "limiter": "bytes in flight"}]}' % (key, key))
+            with open(paths["bench.log"], "w") as f:
+                f.write("cunorm benchmark on NVIDIA H200 (sm_90, 132 SMs): device-to-device copy 4300.0 GB/s\n")
+            out = subprocess.run([sys.executable, os.path.join(TOOLS, "gpu_check_model.py"), paths["bench.jsonl"],
+                                  paths["records.json"], paths["bench.log"]], capture_output=True, text=True,
+                                 check=True).stdout
+        self.assertIn(f"| {key} | 80.0 | 40.0 | 2.00 | bytes in flight |", out)
+        self.assertNotIn("91.0", out)  # the H100's prediction is not the named GPU's
+        self.assertIn("rms_norm_forward on the H200 model: median ratio 2.00 over 1 rows", out)
 
 
 if __name__ == "__main__":
