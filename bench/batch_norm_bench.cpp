@@ -95,22 +95,22 @@ void call(cunormHandle_t handle, Op op, const DtypePair& d, cunormLayout_t layou
     case Op::kForwardTraining:
       check(cunormBatchNormForwardTraining(handle, layout, n, c, s, d.dtype, d.param, b.x, b.gamma, b.beta, 1e-5f, 0.1f,
                                            b.running_mean, b.running_var, b.out, b.saved_mean, b.saved_invstd),
-            "cunormBatchNormForwardTraining");
+            "cunormBatchNormForwardTraining", handle);
       break;
     case Op::kForwardInference:
       check(cunormBatchNormForwardInference(handle, layout, n, c, s, d.dtype, d.param, b.x, b.gamma, b.beta,
                                             b.running_mean, b.running_var, 1e-5f, b.out),
-            "cunormBatchNormForwardInference");
+            "cunormBatchNormForwardInference", handle);
       break;
     case Op::kBackward:
       check(cunormBatchNormBackward(handle, layout, n, c, s, d.dtype, d.param, b.dy, b.x, b.gamma, b.saved_mean,
                                     b.saved_invstd, b.out, b.dgamma, b.dbeta),
-            "cunormBatchNormBackward");
+            "cunormBatchNormBackward", handle);
       break;
     case Op::kBackwardInference:
       check(cunormBatchNormBackwardInference(handle, layout, n, c, s, d.dtype, d.param, b.dy, b.x, b.gamma,
                                              b.running_mean, b.running_var, 1e-5f, b.out, b.dgamma, b.dbeta),
-            "cunormBatchNormBackwardInference");
+            "cunormBatchNormBackwardInference", handle);
       break;
   }
 }

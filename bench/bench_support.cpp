@@ -14,10 +14,9 @@ namespace bench {
 
 Machine machine;
 
-void check(cunormStatus_t status, const char* what) {
+void check(cunormStatus_t status, const char* what, cunormHandle_t handle) {
   if (status == CUNORM_STATUS_SUCCESS) return;
-  std::fprintf(stderr, "\n%s failed: %s: %s\n", what, cunormGetStatusString(status),
-               cunormGetLastErrorMessage(machine.handle));
+  std::fprintf(stderr, "\n%s failed: %s: %s\n", what, cunormGetStatusString(status), cunormGetLastErrorMessage(handle));
   std::exit(1);
 }
 
@@ -29,6 +28,24 @@ void check(cudaError_t error, const char* what) {
 
 namespace {
 const bool progress_shown = isatty(fileno(stderr)) != 0;
+
+// `text` as a JSON string, quoted, with quotes, backslashes and control characters escaped.
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\u%04x", static_cast<unsigned>(c));
+      out += escaped;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
 }  // namespace
 
 void progress(const std::string& what) {
@@ -42,7 +59,7 @@ void end_progress() {
 }
 
 DeviceBuffer::DeviceBuffer(std::size_t bytes, cunormHandle_t handle) : handle_(handle) {
-  check(cunormMalloc(handle_, &pointer_, bytes), "cunormMalloc");
+  check(cunormMalloc(handle_, &pointer_, bytes), "cunormMalloc", handle_);
 }
 
 DeviceBuffer::~DeviceBuffer() { cunormFree(handle_, pointer_); }
@@ -234,14 +251,16 @@ void plan_at_gpu_shape(const std::function<void(cunormHandle_t)>& call, Row& row
   row.gpu_plan.clear();
   for (const simt::LaunchRecord& r : recorder.records()) {
     Dl_info info{};
-    if (!r.ok || dladdr(r.kernel, &info) == 0 || info.dli_fname == nullptr) {
-      std::fprintf(stderr, "%s %s %s at %s: %s\n", row.op.c_str(), row.dtypes.c_str(), row.shape.c_str(),
-                   row.gpu_shape.c_str(), r.ok ? "kernel not found in a loaded object" : "a GPU would refuse the launch");
+    if (dladdr(r.kernel, &info) == 0 || info.dli_fname == nullptr) {
+      std::fprintf(stderr, "%s %s%s%s %s at %s: kernel %s not found in a loaded shared object\n", row.op.c_str(),
+                   row.layout.c_str(), row.layout.empty() ? "" : " ", row.dtypes.c_str(), row.shape.c_str(),
+                   row.gpu_shape.c_str(), r.name.c_str());
       std::exit(1);
     }
-    row.gpu_plan.push_back({r.name, info.dli_fname,
-                            reinterpret_cast<std::uintptr_t>(r.kernel) - reinterpret_cast<std::uintptr_t>(info.dli_fbase),
-                            r.grid, r.block, r.dynamic_shared_bytes, r.cooperative});
+    row.gpu_plan.push_back(
+        {r.name, info.dli_fname,
+         reinterpret_cast<std::uintptr_t>(r.kernel) - reinterpret_cast<std::uintptr_t>(info.dli_fbase), r.grid, r.block,
+         r.dynamic_shared_bytes, r.cooperative});
   }
 }
 
@@ -286,32 +305,33 @@ void Report::add(const Row& row) {
   std::fflush(stdout);
   if (json_ == nullptr) return;
   std::fprintf(json_,
-               "{\"op\": \"%s\", \"layout\": \"%s\", \"dtypes\": \"%s\", \"shape\": \"%s\", \"elements\": %.0f, "
+               "{\"op\": %s, \"layout\": %s, \"dtypes\": %s, \"shape\": %s, \"elements\": %.0f, "
                "\"floor_activations\": %.0f, \"floor_other\": %.0f, \"requested_activations\": %.0f, "
-               "\"requested_other\": %.0f, \"dram\": %.0f, \"l2_rereads\": %.0f, \"verdict\": \"%s\", "
-               "\"kernel\": \"%s\", \"launches\": %zu, \"worst_error_over_tolerance\": %.6g, \"gpu_shape\": \"%s\", "
+               "\"requested_other\": %.0f, \"dram\": %.0f, \"l2_rereads\": %.0f, \"verdict\": %s, "
+               "\"kernel\": %s, \"launches\": %zu, \"worst_error_over_tolerance\": %.6g, \"gpu_shape\": %s, "
                "\"gpu_elements\": %.0f, \"gpu_floor_activations\": %.0f, \"gpu_floor_other\": %.0f, \"ms\": %.6f, "
                "\"cudnn_ms\": %.6f, \"gbps\": %.3f, \"copy_gbps\": %.3f, ",
-               row.op.c_str(), row.layout.c_str(), row.dtypes.c_str(), row.shape.c_str(), row.elements,
-               row.floor.activations, row.floor.other, row.requested_activations(), row.requested_other(), row.dram(),
-               row.l2_rereads(), machine.on_gpu ? "" : row.verdict().c_str(), row.kernel.c_str(), row.launches,
-               row.validation.worst, row.gpu_shape.c_str(), row.gpu_elements, row.gpu_floor.activations,
+               json_string(row.op).c_str(), json_string(row.layout).c_str(), json_string(row.dtypes).c_str(),
+               json_string(row.shape).c_str(), row.elements, row.floor.activations, row.floor.other,
+               row.requested_activations(), row.requested_other(), row.dram(), row.l2_rereads(),
+               json_string(machine.on_gpu ? "" : row.verdict()).c_str(), json_string(row.kernel).c_str(), row.launches,
+               row.validation.worst, json_string(row.gpu_shape).c_str(), row.gpu_elements, row.gpu_floor.activations,
                row.gpu_floor.other, row.ms, row.cudnn_ms, gbps, machine.copy_gbps);
   std::fprintf(json_, "\"launch_uses\": [");
   for (std::size_t i = 0; i < row.launch_uses.size(); ++i) {
     const Row::LaunchUse& u = row.launch_uses[i];
-    std::fprintf(json_, "%s{\"label\": \"%s\", \"activations\": %.0f, \"other\": %.0f, \"read\": %.0f}",
-                 i ? ", " : "", u.label.c_str(), u.activations, u.other, u.read);
+    std::fprintf(json_, "%s{\"label\": %s, \"activations\": %.0f, \"other\": %.0f, \"read\": %.0f}", i ? ", " : "",
+                 json_string(u.label).c_str(), u.activations, u.other, u.read);
   }
   std::fprintf(json_, "], \"gpu_plan\": [");
   for (std::size_t i = 0; i < row.gpu_plan.size(); ++i) {
     const Row::PlannedLaunch& p = row.gpu_plan[i];
     std::fprintf(json_,
-                 "%s{\"label\": \"%s\", \"object\": \"%s\", \"offset\": %llu, \"grid\": [%u, %u, %u], "
+                 "%s{\"label\": %s, \"object\": %s, \"offset\": %llu, \"grid\": [%u, %u, %u], "
                  "\"block\": [%u, %u, %u], \"dynamic_shared_bytes\": %zu, \"cooperative\": %s}",
-                 i ? ", " : "", p.label.c_str(), p.object.c_str(), static_cast<unsigned long long>(p.offset), p.grid.x,
-                 p.grid.y, p.grid.z, p.block.x, p.block.y, p.block.z, p.dynamic_shared_bytes,
-                 p.cooperative ? "true" : "false");
+                 i ? ", " : "", json_string(p.label).c_str(), json_string(p.object).c_str(),
+                 static_cast<unsigned long long>(p.offset), p.grid.x, p.grid.y, p.grid.z, p.block.x, p.block.y,
+                 p.block.z, p.dynamic_shared_bytes, p.cooperative ? "true" : "false");
   }
   std::fprintf(json_, "]}\n");
   std::fflush(json_);

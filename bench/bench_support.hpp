@@ -30,8 +30,9 @@ using cunorm_test::HostArray;
 struct Machine {
   cunormHandle_t handle = nullptr;
   // SIMT: a second handle, created under a record-only simt::LaunchRecorder, that plans as for the
-  // GPU the engine models (sm_90: an H100 SXM) and whose launches are recorded, not run: each
-  // row's launch plan at its GPU shape, for the performance model (plan_at_gpu_shape).
+  // GPU the engine models (sm_90: an H100 SXM), cooperative grids included. Its launches are
+  // recorded, not run, while a record-only recorder is active (plan_at_gpu_shape): each row's
+  // launch plan at its GPU shape, for the performance model.
   cunormHandle_t plan_handle = nullptr;
   bool on_gpu = false;
   cudaStream_t stream = nullptr;
@@ -40,7 +41,8 @@ struct Machine {
 };
 extern Machine machine;
 
-void check(cunormStatus_t status, const char* what);
+// A failed call prints `what` with the status and `handle`'s last error message, and ends the program.
+void check(cunormStatus_t status, const char* what, cunormHandle_t handle = machine.handle);
 void check(cudaError_t error, const char* what);
 
 // A progress line on a terminal, rewritten in place while a long step runs; nothing when stderr
@@ -140,8 +142,8 @@ struct Row {
   std::vector<LaunchUse> launch_uses;
   struct PlannedLaunch {
     std::string label;
-    std::string object;       // the shared object holding the kernel's host-compiled code
-    std::uintptr_t offset;    // the kernel's address in it: its symbol there is the kernel's mangled name
+    std::string object;     // the shared object holding the kernel's host-compiled code
+    std::uintptr_t offset;  // the kernel's address in it: its symbol there is the kernel's mangled name
     dim3 grid, block;
     std::size_t dynamic_shared_bytes;
     bool cooperative;

@@ -57,20 +57,20 @@ void call(cunormHandle_t handle, Op op, const DtypePair& d, int64_t rows, int64_
     case Op::kLayerNormForward:
       check(cunormLayerNormForward(handle, rows, cols, d.dtype, d.param, b.x, b.gamma, b.beta, 1e-5f, b.out, b.mean,
                                    b.rstd),
-            "cunormLayerNormForward");
+            "cunormLayerNormForward", handle);
       break;
     case Op::kRmsNormForward:
       check(cunormRMSNormForward(handle, rows, cols, d.dtype, d.param, b.x, b.gamma, 1e-5f, b.out, b.rstd),
-            "cunormRMSNormForward");
+            "cunormRMSNormForward", handle);
       break;
     case Op::kLayerNormBackward:
       check(cunormLayerNormBackward(handle, rows, cols, d.dtype, d.param, b.dy, b.x, b.mean, b.rstd, b.gamma, b.out,
                                     b.dgamma, b.dbeta),
-            "cunormLayerNormBackward");
+            "cunormLayerNormBackward", handle);
       break;
     case Op::kRmsNormBackward:
       check(cunormRMSNormBackward(handle, rows, cols, d.dtype, d.param, b.dy, b.x, b.rstd, b.gamma, b.out, b.dgamma),
-            "cunormRMSNormBackward");
+            "cunormRMSNormBackward", handle);
       break;
   }
 }
@@ -84,7 +84,8 @@ void plan(Op op, const DtypePair& d, int64_t rows, int64_t cols, Row& row) {
         const std::size_t params = static_cast<std::size_t>(cols) * element_size(d.param);
         const std::size_t stats = static_cast<std::size_t>(rows) * sizeof(float);
         const DeviceBuffer x(tensor, handle), dy(tensor, handle), out(tensor, handle), gamma(params, handle),
-            beta(params, handle), mean(stats, handle), rstd(stats, handle), dgamma(params, handle), dbeta(params, handle);
+            beta(params, handle), mean(stats, handle), rstd(stats, handle), dgamma(params, handle),
+            dbeta(params, handle);
         call(handle, op, d, rows, cols,
              {x.get(), dy.get(), gamma.get(), beta.get(), out.get(), mean.floats(), rstd.floats(), dgamma.get(),
               dbeta.get()});
@@ -134,8 +135,9 @@ struct Problem {
   }
 
   Buffers buffers(const void* xc, const void* dyc) const {
-    return {xc,         dyc,           d_gamma.get(),  d_beta.get(), d_out.get(), d_mean.floats(), d_rstd.floats(),
-            d_dgamma.get(), d_dbeta.get()};
+    return {
+        xc,           dyc, d_gamma.get(), d_beta.get(), d_out.get(), d_mean.floats(), d_rstd.floats(), d_dgamma.get(),
+        d_dbeta.get()};
   }
 
   void run_forward(const void* xc) {

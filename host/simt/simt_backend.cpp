@@ -27,8 +27,9 @@ DeviceInfo device_of(const simt::Target& target) {
   device.shared_per_block = target.shared_per_block;
   device.shared_per_block_optin = target.shared_per_block_optin;
   device.shared_per_sm = target.shared_per_sm;
-  // Launches that only are recorded (simt::LaunchRecorder::Mode::kRecordOnly) need no fibers: a
-  // handle created while they are plans cooperative grids as for the GPU, by residency alone.
+  // Launches that are only recorded (simt::LaunchRecorder::Mode::kRecordOnly) need no fibers: a
+  // handle created under a record-only recorder plans cooperative grids as for the GPU, by
+  // residency alone (0: no limit beyond residency).
   device.max_cooperative_threads = simt::launches_run() ? simt::max_cooperative_threads() : 0;
   return device;
 }

@@ -95,12 +95,14 @@ struct LaunchRecord {
   const void* kernel = nullptr;  // the kernel's entry (kernel_id): dladdr() finds its object and offset
   dim3 grid;
   dim3 block;
-  std::uint64_t blocks_run = 0;  // the grid's blocks, or those of the ScopedBlockWindow's range (0: record-only)
+  // The grid's blocks, or those of the ScopedBlockWindow's range; 0 when none ran (record-only, or
+  // a launch refused).
+  std::uint64_t blocks_run = 0;
   std::size_t dynamic_shared_bytes = 0;
-  std::size_t static_shared_bytes = 0;  // the most any block allocated
+  std::size_t static_shared_bytes = 0;  // the most any block allocated (0 when none ran)
   bool cooperative = false;
   bool ok = true;
-  std::uint64_t bytes_read = 0;
+  std::uint64_t bytes_read = 0;  // the traffic fields are 0 when none ran
   std::uint64_t bytes_written = 0;
   std::vector<BufferTraffic> buffers;  // one per buffer of the TrafficWatch active at launch
 };
