@@ -72,10 +72,17 @@ build_folder() {
   for path in "$dir"/lib/*; do patchelf --set-rpath '$ORIGIN' "$path"; done
   cp "$source/scripts/gpu_check.sh" "$source/tools/gpu_check_torch.py" "$dir/"
   cp "$source/python/cunorm/bench.py" "$dir/cunorm_bench.py"
-  # The performance model's prediction for every benchmark row, for the run step's comparison
-  # (written by the build's performance gate; made here if that has not run).
-  [ -f "$build/static_report/records.json" ] || cmake --build "$build" --target performance_records
-  cp "$build/static_report/records.json" "$source/tools/gpu_check_model.py" "$dir/"
+  # The performance model's prediction for every benchmark row, for the run step's comparison:
+  # the build's performance gate writes it; made again here when missing or older than the
+  # benchmark or the static report. A gate that fails still writes the records.
+  local records=$build/static_report/records.json
+  if [ ! -f "$records" ] || [ "$build/bench/cunorm_bench" -nt "$records" ] ||
+     [ "$build/static_report/report.json" -nt "$records" ]; then
+    rm -f "$records"
+    cmake --build "$build" --target performance_records || [ -f "$records" ] ||
+      { echo "gpu_check: $build made no performance records (target performance_records)" >&2; exit 1; }
+  fi
+  cp "$records" "$source/tools/gpu_check_model.py" "$dir/"
   local bytes
   bytes=$(du -sb "$dir" | cut -f1)
   if [ "$bytes" -gt "$max_bytes" ]; then

@@ -3,8 +3,8 @@
 
 Reads the benchmark's rows measured on the GPU (bench.jsonl), the model's records carried in the
 GPU check's folder (records.json, tools/performance_records.py) and the benchmark's log, whose first
-line names the GPU: an H200 or an H100 is compared with the model's GPU of that name; another GPU
-with both. For every measured row: the measured microseconds, the predicted, their ratio
+line names the GPU: an H100 SXM or an H200 is compared with the model's GPU of that name; another
+GPU (an H100 PCIe or NVL, an H200 NVL, a GH200) with both. For every measured row: the measured microseconds, the predicted, their ratio
 (measured / predicted: above 1, the GPU is slower than the model says) and the limiter the model
 names; then the median ratio per op. Standard library only (the GPU machine may have a bare Python).
 
@@ -17,21 +17,33 @@ import sys
 from typing import Dict, List
 
 
+# The model's GPUs by the device names CUDA reports for them: the H100 SXM ("NVIDIA H100 80GB
+# HBM3") and the H200 ("NVIDIA H200"); not the H100 PCIe or NVL, the H200 NVL or the GH200, whose
+# clocks, bandwidth or power differ.
+MODEL_DEVICES = {
+    "H100 SXM": re.compile(r"^NVIDIA H100\b.*\bHBM3$"),
+    "H200": re.compile(r"^NVIDIA H200$"),
+}
+
+
 def model_gpus(log_path: str, names: List[str]) -> List[str]:
+    """The model GPU that the benchmark log's device is, or all of `names` when it is none of them."""
     with open(log_path, encoding="utf-8", errors="replace") as f:
         m = re.search(r"cunorm benchmark on (.*?) \(sm_", f.read())
-    device = m.group(1) if m else ""
+    device = m.group(1).strip() if m else ""
     for name in names:
-        if name.split(" ")[0] in device:
+        if name in MODEL_DEVICES and MODEL_DEVICES[name].match(device):
             return [name]
     return names
 
 
 def key_of(row: dict) -> str:
-    return " ".join(p for p in (row["op"], row["layout"], row["dtypes"], row["shape"]) if p)
+    """The record name of a measured row (performance_records.key_of: on a GPU, shape is gpu_shape)."""
+    return " ".join(p for p in (row["op"], row["layout"], row["dtypes"], row["gpu_shape"]) if p)
 
 
 def main() -> int:
+    """Prints the comparison table and the median ratio per op and model GPU."""
     bench_path, records_path, log_path = sys.argv[1:4]
     with open(bench_path, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]

@@ -21,6 +21,7 @@ import collections
 import json
 import os
 import sys
+from typing import List, Sequence, Tuple
 
 import matplotlib
 
@@ -30,25 +31,29 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the non-interacti
 H100_BYTES_PER_SECOND = 3.0e12
 
 
-def variant_of(row):
+def variant_of(row: dict) -> str:
     """'warp_rows<CUNORM_FLOAT16,CUNORM_FLOAT32>' -> 'warp_rows'."""
     return row["kernel"].split("<")[0]
 
 
-def implied_us(row):
+def implied_us(row: dict) -> float:
+    """The floor-only time at 3.0 TB/s of the row's traffic at its GPU shape (module docstring)."""
     ratio = row["requested_activations"] / row["floor_activations"]
     return (row["gpu_floor_activations"] * ratio + row["gpu_floor_other"]) / H100_BYTES_PER_SECOND * 1e6
 
 
-def floor_us(row):
+def floor_us(row: dict) -> float:
+    """The op's DRAM floor at its GPU shape, at 3.0 TB/s."""
     return (row["gpu_floor_activations"] + row["gpu_floor_other"]) / H100_BYTES_PER_SECOND * 1e6
 
 
-def group_key(row):
+def group_key(row: dict) -> Tuple[str, str, str, str]:
+    """A chart bar: op, layout, kernel variant, dtypes."""
     return (row["op"], row["layout"], variant_of(row), row["dtypes"])
 
 
-def chart(rows, path):
+def chart(rows: List[dict], path: str) -> None:
+    """The PNG of bytes per element against the floor, one bar per group_key."""
     groups = collections.OrderedDict()
     for row in rows:
         groups.setdefault(group_key(row), []).append(row)
@@ -81,7 +86,7 @@ def chart(rows, path):
     plt.close(fig)
 
 
-def shape_table(rows, op, columns, with_sum):
+def shape_table(rows: List[dict], op: str, columns: Sequence[Tuple[str, str]], with_sum: bool) -> List[str]:
     """Implied H100 microseconds (floor) per GPU shape of `op`, one column per (layout, dtypes);
     with_sum adds the column sums (a whole network's layers)."""
     by_shape = collections.OrderedDict()
@@ -123,9 +128,9 @@ ANCHORS = [
 LIMITER = {"bandwidth": "bw", "bytes in flight": "fl", "issue": "is", "launch": "la"}
 
 
-def predicted_table(records, op, columns):
-    """Predicted microseconds, percent of copy bandwidth and limiter on both GPUs per GPU shape of
-    `op`, one column per (layout, dtypes)."""
+def predicted_table(records: List[dict], gpus: Sequence[str], op: str, columns: Sequence[Tuple[str, str]]) -> List[str]:
+    """Predicted microseconds, percent of copy bandwidth and limiter on each of `gpus` per GPU
+    shape of `op`, one column per (layout, dtypes)."""
     by_shape = collections.OrderedDict()
     for r in records:
         if r["op"] == op:
@@ -140,22 +145,27 @@ def predicted_table(records, op, columns):
                 out.append("-")
                 continue
             out.append(" / ".join(f"{r['predicted_us']:.1f} us {r['percent_of_copy']:.0f}% {LIMITER[r['limiter']]}"
-                                  for r in (per_gpu["H100 SXM"], per_gpu["H200"])))
+                                  for r in (per_gpu[g] for g in gpus)))
         lines.append(f"| {shape} | " + " | ".join(out) + " |")
     return lines
 
 
-def anchor_table(records):
+def anchor_table(records: List[dict]) -> List[str]:
+    """Each published figure beside cunorm's prediction for the H200 at its shape."""
     h200 = {(r["op"], r["dtypes"], r["shape"]): r for r in records if r["gpu"] == "H200" and not r["layout"]}
     lines = ["| op | dtypes | shape | published (H200) | cunorm predicted (H200) | limiter |", "|---|---|---|---|---|---|"]
     for op, dtypes, shape, who, tbps in ANCHORS:
-        r = h200[(op, dtypes, shape)]
+        r = h200.get((op, dtypes, shape))
+        if r is None:
+            raise SystemExit(f"performance_doc.py: no H200 record of {op} {dtypes} {shape}, the shape of {who}'s "
+                             "published figure: the benchmark must run it")
         lines.append(f"| {op} | {dtypes} | {shape} | {who} {tbps:.2f} TB/s | {r['floor_gbps'] / 1000:.2f} TB/s "
                      f"({r['percent_of_copy']:.0f}% of copy) | {r['limiter']} |")
     return lines
 
 
-def static_section(report):
+def static_section(report: dict) -> List[str]:
+    """The static report's summary and its per-family table (registers, occupancy, spills)."""
     summary = report["summary"]
     families = collections.OrderedDict()
     for k in report["kernels"]:
@@ -182,14 +192,18 @@ def static_section(report):
     return lines
 
 
-def main():
+def main() -> None:
+    """Writes the page and its chart (usage in the module docstring)."""
+    if len(sys.argv) != 6:
+        raise SystemExit(__doc__)
     bench_path, static_path, records_path, md_path, png_path = sys.argv[1:6]
     with open(bench_path) as f:
         rows = [json.loads(line) for line in f if line.strip()]
     with open(static_path) as f:
         report = json.load(f)
     with open(records_path) as f:
-        records = json.load(f)["records"]
+        model_output = json.load(f)
+    records, gpus = model_output["records"], list(model_output["gpus"])
     chart(rows, png_path)
 
     row_columns = [("", d) for d in ("f32/f32", "f16/f32", "bf16/bf16")]
@@ -212,9 +226,10 @@ def main():
         "",
         "## Predicted by the performance model",
         "",
-        "Each cell: H100 SXM / H200, the predicted microseconds of the op (every launch, grid barrier and",
-        "launch cost), its floor bytes over that time as a percent of the GPU's copy bandwidth (3.0 and",
-        "4.3 TB/s), and the limiter that binds: bw (DRAM bandwidth), fl (bytes of loads in flight: Little's",
+        f"Each cell: {' / '.join(gpus)}, the predicted microseconds of the op (every launch, grid barrier and",
+        "launch cost), its floor bytes over that time as a percent of the GPU's copy bandwidth (" +
+        " and ".join(f"{model_output['gpus'][g]['copy_bytes_per_s'] / 1e12:.1f}" for g in gpus) +
+        " TB/s), and the limiter that binds: bw (DRAM bandwidth), fl (bytes of loads in flight: Little's",
         "law), is (instruction issue), la (launch and grid-barrier costs). What the model cannot see (L2",
         "hits, DRAM page effects, clocks under load, which loop of a kernel moves which bytes beyond its",
         "streaming loop) is listed in performance_model.md; the CI gate holds every record at or above",
@@ -224,10 +239,10 @@ def main():
         "",
     ] + anchor_table(records) + [""]
     for op in ("layer_norm_forward", "layer_norm_backward", "rms_norm_forward", "rms_norm_backward"):
-        md += [f"### {op} (predicted)", ""] + predicted_table(records, op, row_columns) + [""]
+        md += [f"### {op} (predicted)", ""] + predicted_table(records, gpus, op, row_columns) + [""]
     for op in ("batch_norm_forward_training", "batch_norm_forward_inference", "batch_norm_backward",
                "batch_norm_backward_inference"):
-        md += [f"### {op} (predicted; ResNet-50 layers, batch 32)", ""] + predicted_table(records, op, bn_columns) + [""]
+        md += [f"### {op} (predicted; ResNet-50 layers, batch 32)", ""] + predicted_table(records, gpus, op, bn_columns) + [""]
     md += [
         "## Bytes per element against the floor",
         "",

@@ -15,12 +15,15 @@ a fixed number of times: the launches at both shapes are checked to be the same 
 and a share of the rest of the op's DRAM estimate (parameters, statistics, partial states: the
 benchmark's `dram` less the activations), scaled from the SIMT shape's floor of those to the GPU
 shape's, shared among the launches by what each requested of them. Loads are the share of the
-launch's requested bytes it read. Grid barriers: one per wave of a cooperative segments launch.
+launch's requested bytes it read. Grid barriers: one per wave of a cooperative segments launch
+(the `waves` of its label); a cooperative grid must fit the GPU's SMs at its occupancy.
 
 The records' GB/s are the op's floor bytes over the predicted time, as the benchmark's and the
 published figures' are. The gate compares each record's percent of copy bandwidth with the floor
 checked in for it (tools/performance_floors.json, with the nvcc version that compiled the kernels
-it was taken from): a record below its floor fails, named with its limiter.
+it was taken from): a record below its floor fails, named with its limiter, as do a record
+without a floor, a floor without a record, and kernels compiled by another nvcc (retake the
+floors then: cmake --build BUILD --target performance_floors, with the reason in the commit).
 
   performance_records.py --bench CUNORM_BENCH --report REPORT_JSON --objects OBJ... --occupancy TOOL
                          --nvcc NVCC --floors FLOORS_JSON --out DIR [--update-floors]
@@ -34,14 +37,18 @@ import sys
 from typing import Dict, List, Tuple
 
 import performance_model as model
-import static_report
 
-# Noise-free rounding of the floors (percent of copy bandwidth, written with one decimal).
+# The floors are today's predictions rounded down to one decimal of a percent; the tolerance is
+# the slack for float rounding of a prediction that lands exactly on such a boundary (the model
+# itself has no noise: the same SASS and plans predict the same time).
 FLOOR_TOLERANCE_PERCENT = 0.05
 
 
 def run_benchmark(bench: str, path: str) -> List[dict]:
-    env = dict(os.environ, CUNORM_BACKEND="simt")
+    """The benchmark's JSON rows on the SIMT engine, modelling sm_90 with no engine option of the
+    caller's environment (thread orders, workers, stacks), written to `path`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUNORM_SIMT_")}
+    env.update(CUNORM_BACKEND="simt", CUNORM_SIMT_TARGET="sm_90")
     subprocess.run([bench, "--json", path], check=True, env=env, stdout=subprocess.DEVNULL)
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f]
@@ -62,9 +69,11 @@ class Occupancy:
     """Resident blocks per SM on sm_90 from tools/occupancy.cpp, cached."""
 
     def __init__(self, tool: str):
-        self.tool, self.cache = tool, {}
+        self.tool: str = tool
+        self.cache: Dict[Tuple[int, int, int], int] = {}
 
     def blocks(self, threads: int, registers: int, shared: int) -> int:
+        """Resident blocks of `threads` threads using `registers` each and `shared` bytes."""
         key = (threads, registers, shared)
         if key not in self.cache:
             out = subprocess.run([self.tool, str(threads), str(registers), str(shared)], capture_output=True,
@@ -79,6 +88,7 @@ def variant_of(label: str) -> str:
 
 
 def parameter(label: str, key: str) -> int:
+    """The integer of `key=` in a launch label."""
     for word in label.split(" ")[1:]:
         if word.startswith(key + "="):
             return int(word.split("=")[1])
@@ -86,12 +96,14 @@ def parameter(label: str, key: str) -> int:
 
 
 def key_of(row: dict) -> str:
+    """A record's name: op, layout (BatchNorm), dtypes and GPU shape."""
     return " ".join(p for p in (row["op"], row["layout"], row["dtypes"], row["gpu_shape"]) if p)
 
 
-def launches_of(row: dict, kernels: Dict[str, dict], functions, symbols, occupancy: Occupancy) -> Tuple[list, int]:
-    """The row's launches at its GPU shape as the model sees them, with the kernel of each, and
-    the op's grid barriers."""
+def launches_of(row: dict, kernels: Dict[str, dict], functions: Dict[Tuple[str, str], list],
+                symbols: Dict[str, Dict[int, str]], occupancy: Occupancy) -> Tuple[list, int]:
+    """The row's launches at its GPU shape as the model sees them, (label, static-report kernel,
+    performance_model.Launch) each, and the op's grid barriers."""
     plan, uses = row["gpu_plan"], row["launch_uses"]
     if [variant_of(p["label"]) for p in plan] != [variant_of(u["label"]) for u in uses]:
         raise ValueError(f"{key_of(row)}: the GPU shape's launches {[p['label'] for p in plan]} are not the "
@@ -120,13 +132,18 @@ def launches_of(row: dict, kernels: Dict[str, dict], functions, symbols, occupan
                               trips=dram / per_trip if per_trip else 0.0, dram_bytes=dram,
                               load_share=use["read"] / requested if requested else 1.0)
         if p["cooperative"]:
-            slots = grid // parameter(p["label"], "segments")
-            barriers += math.ceil(int(row["gpu_shape"].split("x")[0]) / slots)  # one grid barrier per wave
+            capacity = model.GPUS["H100 SXM"].sms * resident
+            if grid > capacity:
+                raise ValueError(f"{key_of(row)}: {p['label']}: a cooperative grid of {grid} blocks, more than the "
+                                 f"{capacity} the GPU holds at once ({resident} per SM)")
+            barriers += parameter(p["label"], "waves")  # one grid barrier per wave
         launches.append((p["label"], k, launch))
     return launches, barriers
 
 
-def records_of(rows: List[dict], report: dict, functions, occupancy: Occupancy) -> List[dict]:
+def records_of(rows: List[dict], report: dict, functions: Dict[Tuple[str, str], list],
+               occupancy: Occupancy) -> List[dict]:
+    """One record per benchmark row and GPU of the model (the records.json entries)."""
     kernels = {k["mangled"]: k for k in report["kernels"] if k["arch"] == "sm_90"}
     symbols: Dict[str, Dict[int, str]] = {}
     records = []
@@ -153,6 +170,7 @@ def records_of(rows: List[dict], report: dict, functions, occupancy: Occupancy) 
 
 
 def write_markdown(records: List[dict], path: str) -> None:
+    """records.md: one table row per record, its time, percent of copy and limiter on each GPU."""
     by_key: Dict[str, Dict[str, dict]] = {}
     for r in records:
         by_key.setdefault(r["key"], {})[r["gpu"]] = r
@@ -177,11 +195,17 @@ def nvcc_version(nvcc: str) -> str:
 
 
 def gate(records: List[dict], floors: dict, version: str) -> List[str]:
-    """Why the records fail their floors: one line per record below its floor, or missing one."""
+    """Why the records fail their floors: one line per record below its floor or without one, per
+    floor without a record, and for kernels compiled by another nvcc than the floors'."""
     problems = []
     if floors.get("nvcc") != version:
-        print(f"performance gate: the floors were taken with {floors.get('nvcc')}, the kernels compiled with "
-              f"{version}", file=sys.stderr)
+        problems.append(f"the floors were taken with {floors.get('nvcc')}, the kernels compiled with {version}: "
+                        "retake them (cmake --build BUILD --target performance_floors) and say why in the commit")
+    predicted = {(r["key"], r["gpu"]) for r in records}
+    for key, per_gpu in floors["records"].items():
+        for gpu in per_gpu:
+            if (key, gpu) not in predicted:
+                problems.append(f"{key} on the {gpu}: a floor without a record (the benchmark lost the row?)")
     for r in records:
         floor = floors["records"].get(r["key"], {}).get(r["gpu"])
         if floor is None:
@@ -193,6 +217,7 @@ def gate(records: List[dict], floors: dict, version: str) -> List[str]:
 
 
 def main() -> int:
+    """Predicts every record, writes records.{json,md}, then gates them or rewrites the floors."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bench", required=True, help="cunorm_bench, run on the SIMT engine")
     parser.add_argument("--report", required=True, help="the static report's report.json")
@@ -218,8 +243,17 @@ def main() -> int:
                            "percent of copy bandwidth per benchmark record and GPU. Lowering one needs the record "
                            "named and a reason in the commit message.",
                   "nvcc": version, "records": {}}
+        previous = {}
+        if os.path.exists(args.floors):
+            with open(args.floors, encoding="utf-8") as f:
+                previous = json.load(f)["records"]
         for r in records:
-            floors["records"].setdefault(r["key"], {})[r["gpu"]] = math.floor(r["percent_of_copy"] * 10) / 10
+            floor = math.floor(r["percent_of_copy"] * 10) / 10
+            floors["records"].setdefault(r["key"], {})[r["gpu"]] = floor
+            before = previous.get(r["key"], {}).get(r["gpu"])
+            if before is not None and floor < before:
+                print(f"performance gate: lowered: {r['key']} on the {r['gpu']}: {before:.1f}% -> {floor:.1f}% "
+                      f"(limiter: {r['limiter']}): name it and the reason in the commit message")
         with open(args.floors, "w", encoding="utf-8") as f:
             json.dump(floors, f, indent=1, sort_keys=False)
             f.write("\n")

@@ -159,6 +159,7 @@ void label_plan(RowNormPlan& plan, RowNormKind kind, bool forward, cunormDataTyp
   label.types[1] = dtype_name(param_dtype);
   label.with("vec", plan.vec).with("chunks", plan.chunks).with("width", plan.width);
   label.with("segments", plan.segments.count);
+  if (plan.variant == RowNormVariant::kSegments) label.with("waves", plan.segments.waves);
   label.suffix = plan.tail ? "tail" : "full";
 }
 

@@ -162,29 +162,51 @@ class Gate(unittest.TestCase):
         self.assertEqual(len(problems), 1)
         self.assertIn("no floor checked in", problems[0])
 
+    def test_a_floor_without_a_record_fails(self):
+        floors = {"nvcc": "v", "records": {"layer_norm_forward bf16/bf16 1024x12288": {"H200": 50.0, "H100 SXM": 40.0}}}
+        problems = records.gate([self.record(90.0)], floors, "v")
+        self.assertEqual(len(problems), 1)
+        self.assertIn("1024x12288 on the H100 SXM: a floor without a record", problems[0])
+
+    def test_kernels_of_another_nvcc_fail(self):
+        floors = {"nvcc": "release 13.0", "records": {"layer_norm_forward bf16/bf16 1024x12288": {"H200": 50.0}}}
+        problems = records.gate([self.record(90.0)], floors, "release 13.1")
+        self.assertEqual(len(problems), 1)
+        self.assertIn("taken with release 13.0, the kernels compiled with release 13.1", problems[0])
+
 
 class GpuCheckComparison(unittest.TestCase):
     """tools/gpu_check_model.py: a measured row beside its prediction for the GPU the log names."""
 
-    def test_measured_over_predicted_for_the_named_gpu(self):
+    KEY = "rms_norm_forward bf16/bf16 4096x16384"
+
+    def compare(self, device: str) -> str:
         with tempfile.TemporaryDirectory() as tmp:
             paths = {name: os.path.join(tmp, name) for name in ("bench.jsonl", "records.json", "bench.log")}
             with open(paths["bench.jsonl"], "w") as f:
                 f.write('{"op": "rms_norm_forward", "layout": "", "dtypes": "bf16/bf16", "shape": "4096x16384", '
-                        '"ms": 0.08}\n')
-            key = "rms_norm_forward bf16/bf16 4096x16384"
+                        '"gpu_shape": "4096x16384", "ms": 0.08}\n')
             with open(paths["records.json"], "w") as f:
                 f.write('{"records": [{"key": "%s", "op": "rms_norm_forward", "gpu": "H100 SXM", "predicted_us": 91.0, '
                         '"limiter": "bandwidth"}, {"key": "%s", "op": "rms_norm_forward", "gpu": "H200", '
-                        '"predicted_us": 40.0, "limiter": "bytes in flight"}]}' % (key, key))
+                        '"predicted_us": 40.0, "limiter": "bytes in flight"}]}' % (self.KEY, self.KEY))
             with open(paths["bench.log"], "w") as f:
-                f.write("cunorm benchmark on NVIDIA H200 (sm_90, 132 SMs): device-to-device copy 4300.0 GB/s\n")
-            out = subprocess.run([sys.executable, os.path.join(TOOLS, "gpu_check_model.py"), paths["bench.jsonl"],
-                                  paths["records.json"], paths["bench.log"]], capture_output=True, text=True,
-                                 check=True).stdout
-        self.assertIn(f"| {key} | 80.0 | 40.0 | 2.00 | bytes in flight |", out)
+                f.write(f"cunorm benchmark on {device} (sm_90, 132 SMs): device-to-device copy 4300.0 GB/s\n")
+            return subprocess.run([sys.executable, os.path.join(TOOLS, "gpu_check_model.py"), paths["bench.jsonl"],
+                                   paths["records.json"], paths["bench.log"]], capture_output=True, text=True,
+                                  check=True).stdout
+
+    def test_measured_over_predicted_for_the_named_gpu(self):
+        out = self.compare("NVIDIA H200")
+        self.assertIn(f"| {self.KEY} | 80.0 | 40.0 | 2.00 | bytes in flight |", out)
         self.assertNotIn("91.0", out)  # the H100's prediction is not the named GPU's
         self.assertIn("rms_norm_forward on the H200 model: median ratio 2.00 over 1 rows", out)
+        self.assertIn("| 91.0 | 0.88 | bandwidth |", self.compare("NVIDIA H100 80GB HBM3"))
+
+    def test_another_gpu_is_compared_with_both_models(self):
+        for device in ("NVIDIA GH200 480GB", "NVIDIA H200 NVL", "NVIDIA H100 PCIe"):
+            out = self.compare(device)
+            self.assertIn(f"| {self.KEY} | 80.0 | 91.0 | 0.88 | bandwidth | 40.0 | 2.00 | bytes in flight |", out)
 
 
 if __name__ == "__main__":

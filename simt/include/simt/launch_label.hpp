@@ -31,7 +31,7 @@ struct LaunchLabel {
   int parameter_count = 0;
   const char* suffix = "";  // e.g. "tail", "finalize"
 
-  // Appends a parameter; past kMaxParameters the rest are dropped (cunorm's labels use at most 4).
+  // Appends a parameter; past kMaxParameters the rest are dropped (cunorm's labels use at most 5).
   LaunchLabel& with(const char* key, std::int64_t value) {
     if (parameter_count < kMaxParameters) parameters[parameter_count++] = Parameter{key, value};
     return *this;
