@@ -227,13 +227,13 @@ def main() -> None:
         "## Predicted by the performance model",
         "",
         f"Each cell: {' / '.join(gpus)}, the predicted microseconds of the op (every launch, grid barrier and",
-        "launch cost), its floor bytes over that time as a percent of the GPU's copy bandwidth (" +
-        " and ".join(f"{model_output['gpus'][g]['copy_bytes_per_s'] / 1e12:.1f}" for g in gpus) +
-        " TB/s), and the limiter that binds: bw (DRAM bandwidth), fl (bytes of loads in flight: Little's",
-        "law), is (instruction issue), la (launch and grid-barrier costs). What the model cannot see (L2",
-        "hits, DRAM page effects, clocks under load, which loop of a kernel moves which bytes beyond its",
-        "streaming loop) is listed in performance_model.md; the CI gate holds every record at or above",
-        "its floor in `tools/performance_floors.json`.",
+        "launch cost), its floor bytes over that time as a percent of the GPU's copy bandwidth",
+        "(" + " and ".join(f"{model_output['gpus'][g]['copy_bytes_per_s'] / 1e12:.1f}" for g in gpus) +
+        " TB/s), and the limiter that binds: bw (DRAM bandwidth), fl (bytes of loads in flight:",
+        "Little's law), is (instruction issue), la (launch and grid-barrier costs). What the model cannot",
+        "see (L2 hits, DRAM page effects, clocks under load, which loop of a kernel moves which bytes",
+        "beyond its streaming loop) is listed in performance_model.md; the CI gate holds every record at",
+        "or above its floor in `tools/performance_floors.json`.",
         "",
         "### At the published figures' shapes",
         "",
