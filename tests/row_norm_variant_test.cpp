@@ -1,12 +1,14 @@
 // From the SIMT launch records: which variant serves which row length, that each activation
 // element is read from global memory exactly once per call for every row length up to 65536 in
 // every dtype (forward and backward, on the default sm_90 target and on sm_75 with its 64 KiB of
-// shared memory per block), and that the vector paths use at least 90% of every sector; and that
-// rows too long for the GPU's shared memory take the uncached variants, correctly.
+// shared memory per block), and that the vector paths use at least 90% of every sector; that
+// block_registers rows past its grid are right and independent of the batch; and that rows too
+// long for the GPU's shared memory take the uncached variants, correctly.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <set>
 #include <string>
 #include <vector>
@@ -109,6 +111,54 @@ TEST_P(RowNormVariants, EveryInputElementIsReadOnceUpTo65536) {
 
 INSTANTIATE_TEST_SUITE_P(Targets, RowNormVariants, ::testing::Values("sm_90", "sm_75"),
                          [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+
+// More rows than the block_registers grid has blocks: a block takes two rows per iteration with
+// 16-byte packs (ops/row_norm/row_norm_forward.cuh), and one where a row has no partner. Every row
+// matches the reference, and row 0 (the first of a pair), row `grid` (the second) and the last
+// row (alone in its iteration) are bitwise what they are when the row is the whole call: a row's
+// result does not depend on which rows share its call. sm_75's 40 SMs keep the grid small.
+TEST(RowNormVariants, BlockRegistersRowsPastTheGridMatchAndDoNotDependOnTheBatch) {
+  cunormHandle_t handle = simt_handle("sm_75");
+  ASSERT_NE(handle, nullptr);
+  for (Norm norm : {Norm::kLayerNorm, Norm::kRmsNorm}) {
+    for (const DtypePair& dtypes : kDtypePairs) {
+      for (int64_t cols : {int64_t{2048}, int64_t{3000}, int64_t{3001}}) {
+        SCOPED_TRACE(std::string(norm_label(norm)) + " " + dtypes.label() + " cols " + std::to_string(cols));
+        int64_t grid = 0;
+        {
+          // The grid for many rows (1000, more than any sm_75 grid holds), recorded, not run.
+          simt::LaunchRecorder plans(simt::LaunchRecorder::Mode::kRecordOnly);
+          RowNormCase(norm, dtypes, 1000, cols, true, 1e-5f, 1).forward(handle);
+          ASSERT_EQ(plans.records().size(), 1u);
+          ASSERT_EQ(variant_of(plans.records()[0]), "block_registers") << plans.records()[0].name;
+          grid = plans.records()[0].grid.x;
+          ASSERT_LT(grid, 1000);
+        }
+        const int64_t rows = 2 * grid + 3;
+        const RowNormCase batch(norm, dtypes, rows, cols, true, 1e-5f, static_cast<uint64_t>(cols));
+        simt::LaunchRecorder recorder;
+        const ForwardResult all = batch.forward(handle);
+        ASSERT_EQ(recorder.records()[0].grid.x, grid) << recorder.records()[0].name;
+        batch.expect_forward_matches_reference(all);
+        const std::size_t row_bytes = static_cast<std::size_t>(cols) * element_size(dtypes.dtype);
+        for (int64_t row : {int64_t{0}, grid, rows - 1}) {
+          RowNormCase alone(norm, dtypes, 1, cols, true, 1e-5f, 0);
+          std::memcpy(alone.x.data(), static_cast<const char*>(batch.x.data()) + row * row_bytes, row_bytes);
+          alone.gamma = batch.gamma;
+          alone.beta = batch.beta;
+          const ForwardResult one = alone.forward(handle);
+          EXPECT_EQ(std::memcmp(one.y.data(), static_cast<const char*>(all.y.data()) + row * row_bytes, row_bytes), 0)
+              << "row " << row;
+          EXPECT_EQ(one.rstd[0], all.rstd[static_cast<std::size_t>(row)]) << "row " << row;
+          if (norm == Norm::kLayerNorm) {
+            EXPECT_EQ(one.mean[0], all.mean[static_cast<std::size_t>(row)]) << "row " << row;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
+}
 
 // Rows longer than the whole GPU holds in shared memory take the uncached variants, which read x
 // three times (LayerNorm) or twice (RMSNorm) forward, and x and dy twice backward. sm_75 holds at

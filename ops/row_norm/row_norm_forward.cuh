@@ -5,7 +5,8 @@
 //   warp_rows        cols <= 1024: a group of `width` lanes (1..32) per row, the row in registers;
 //                    gamma and beta staged once per block in shared memory as float.
 //   block_registers  cols <= 8192: one block per row, the row in registers, gamma and beta in
-//                    registers for every row the block visits.
+//                    registers for every row the block visits; two rows' loads in flight at once
+//                    with 16-byte packs.
 //   segments         a row split into `count` segments, one block each, the segment (and its
 //                    gamma/beta) kept in shared memory; blocks of a row merge their partial
 //                    statistics through the workspace across a grid barrier (cooperative launch)
@@ -135,10 +136,16 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
 }
 
 // ---- block_registers -------------------------------------------------------------------------
+// With 16-byte packs a block takes two rows per iteration (first and first + gridDim.x) and
+// requests the second row's packs, kept at the storage width, before it reduces the first: twice
+// the loads in flight per thread of one row (x of two rows, gamma and beta stay within the 64
+// registers of a 1024-thread block). Scalar packs, which need more registers per element, keep
+// one row. Each row is reduced alone, in the same order as it would be by itself.
 template <class Op, class Load, class Affine, class Store, int VEC, int CHUNKS>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     row_norm_forward_block_registers(RowNormForwardArgs<Load, Affine, Store> a) {
   using Reduce = BlockAllReduce<typename Op::Reducer>;
+  constexpr bool kTwoRows = VEC > 1;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
   const int cols = static_cast<int>(a.cols);
   const int threads = static_cast<int>(blockDim.x);
@@ -153,12 +160,9 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
       a.affine.template shift<VEC>(col, b[k]);
     }
   }
-  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
-    float v[CHUNKS][VEC] = {};
-    CUNORM_UNROLL
-    for (int k = 0; k < CHUNKS; ++k) {
-      if (valid[k]) load_values<VEC>(a.x, row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k]);
-    }
+  auto index = [&](int64_t row, int k) { return row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC; };
+  // The statistics of `row` from its values v, and its output.
+  auto normalize_row = [&](int64_t row, const float(&v)[CHUNKS][VEC]) {
     const auto s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
       CUNORM_UNROLL
       for (int k = 0; k < CHUNKS; ++k) {
@@ -171,10 +175,30 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     if (threadIdx.x == 0) store_statistics(a, row, st);
     CUNORM_UNROLL
     for (int k = 0; k < CHUNKS; ++k) {
-      if (valid[k]) {
-        store_normalized<VEC>(a.y, row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC, v[k], st, g[k],
-                              b[k]);
+      if (valid[k]) store_normalized<VEC>(a.y, index(row, k), v[k], st, g[k], b[k]);
+    }
+  };
+  const int64_t stride = gridDim.x;
+  for (int64_t first = blockIdx.x; first < a.rows; first += (kTwoRows ? 2 : 1) * stride) {
+    const int64_t second = first + stride;
+    const bool has_second = kTwoRows && second < a.rows;  // the same for the whole block
+    float v[CHUNKS][VEC] = {};
+    Pack<typename Load::Cached, VEC> later[CHUNKS] = {};
+    CUNORM_UNROLL
+    for (int k = 0; k < CHUNKS; ++k) {
+      if (valid[k]) load_values<VEC>(a.x, index(first, k), v[k]);
+    }
+    CUNORM_UNROLL
+    for (int k = 0; k < CHUNKS; ++k) {
+      if (has_second && valid[k]) later[k] = a.x.template fetch<VEC>(index(second, k));
+    }
+    normalize_row(first, v);
+    if (has_second) {
+      CUNORM_UNROLL
+      for (int k = 0; k < CHUNKS; ++k) {
+        if (valid[k]) Load::template unpack<VEC>(later[k], v[k]);
       }
+      normalize_row(second, v);
     }
   }
 }
