@@ -116,13 +116,17 @@ void call(cunormHandle_t handle, Op op, const DtypePair& d, cunormLayout_t layou
 }
 
 // The launch plan of the op at `shape` on the GPU the plan handle models: the call on buffers of
-// that size, which nothing reads or writes.
+// that size, which nothing reads or writes; and the size of every buffer at that shape.
 void plan(Op op, const DtypePair& d, cunormLayout_t layout, int64_t n, int64_t c, int64_t s, Row& row) {
+  const std::size_t tensor = static_cast<std::size_t>(n * c * s) * element_size(d.dtype);
+  const std::size_t params = static_cast<std::size_t>(c) * element_size(d.param);
+  const std::size_t stats = static_cast<std::size_t>(c) * sizeof(float);
+  std::size_t workspace = 0;
+  check(cunormBatchNormWorkspaceSize(machine.plan_handle, layout, n, c, s, d.dtype, d.param, &workspace),
+        "cunormBatchNormWorkspaceSize", machine.plan_handle);
+  const double t = static_cast<double>(tensor), p = static_cast<double>(params), st = static_cast<double>(stats);
   plan_at_gpu_shape(
       [&](cunormHandle_t handle) {
-        const std::size_t tensor = static_cast<std::size_t>(n * c * s) * element_size(d.dtype);
-        const std::size_t params = static_cast<std::size_t>(c) * element_size(d.param);
-        const std::size_t stats = static_cast<std::size_t>(c) * sizeof(float);
         const DeviceBuffer x(tensor, handle), dy(tensor, handle), out(tensor, handle), gamma(params, handle),
             beta(params, handle), running_mean(stats, handle), running_var(stats, handle), saved_mean(stats, handle),
             saved_invstd(stats, handle), dgamma(params, handle), dbeta(params, handle);
@@ -130,6 +134,19 @@ void plan(Op op, const DtypePair& d, cunormLayout_t layout, int64_t n, int64_t c
              {x.get(), dy.get(), gamma.get(), beta.get(), running_mean.floats(), running_var.floats(),
               saved_mean.floats(), saved_invstd.floats(), out.get(), dgamma.get(), dbeta.get()});
       },
+      {{"x", t},
+       {"dy", t},
+       {"y", t},
+       {"dx", t},
+       {"gamma", p},
+       {"beta", p},
+       {"running_mean", st},
+       {"running_var", st},
+       {"saved_mean", st},
+       {"saved_invstd", st},
+       {"dgamma", p},
+       {"dbeta", p},
+       {"workspace", static_cast<double>(workspace)}},
       row);
 }
 

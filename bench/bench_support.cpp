@@ -231,10 +231,11 @@ void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWat
   }
   row.launch_uses.clear();
   for (const simt::LaunchRecord& r : recorder.records()) {
-    Row::LaunchUse use{r.name, 0.0, 0.0, static_cast<double>(r.bytes_read)};
+    Row::LaunchUse use{r.name, 0.0, 0.0, static_cast<double>(r.bytes_read), {}};
     for (std::size_t i = 0; i < watched.size(); ++i) {
       const double bytes = static_cast<double>(r.buffers.at(i).bytes_read + r.buffers.at(i).bytes_written);
       (i < activations ? use.activations : use.other) += bytes;
+      use.buffers.push_back(bytes);
     }
     row.launch_uses.push_back(use);
   }
@@ -244,8 +245,18 @@ void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWat
   row.kernel = first.substr(first.find('.') + 1);
 }
 
-void plan_at_gpu_shape(const std::function<void(cunormHandle_t)>& call, Row& row) {
+void plan_at_gpu_shape(const std::function<void(cunormHandle_t)>& call, const std::map<std::string, double>& gpu_bytes,
+                       Row& row) {
   if (machine.on_gpu) return;
+  for (BufferUse& b : row.buffers) {
+    const auto size = gpu_bytes.find(b.name);
+    if (size == gpu_bytes.end()) {
+      std::fprintf(stderr, "%s %s %s: no size at the GPU shape for buffer %s\n", row.op.c_str(), row.dtypes.c_str(),
+                   row.shape.c_str(), b.name.c_str());
+      std::exit(1);
+    }
+    b.gpu_bytes = size->second;
+  }
   simt::LaunchRecorder recorder(simt::LaunchRecorder::Mode::kRecordOnly);
   call(machine.plan_handle);
   row.gpu_plan.clear();
@@ -320,8 +331,19 @@ void Report::add(const Row& row) {
   std::fprintf(json_, "\"launch_uses\": [");
   for (std::size_t i = 0; i < row.launch_uses.size(); ++i) {
     const Row::LaunchUse& u = row.launch_uses[i];
-    std::fprintf(json_, "%s{\"label\": %s, \"activations\": %.0f, \"other\": %.0f, \"read\": %.0f}", i ? ", " : "",
-                 json_string(u.label).c_str(), u.activations, u.other, u.read);
+    std::fprintf(json_, "%s{\"label\": %s, \"activations\": %.0f, \"other\": %.0f, \"read\": %.0f, \"buffers\": [",
+                 i ? ", " : "", json_string(u.label).c_str(), u.activations, u.other, u.read);
+    for (std::size_t b = 0; b < u.buffers.size(); ++b) std::fprintf(json_, "%s%.0f", b ? ", " : "", u.buffers[b]);
+    std::fprintf(json_, "]}");
+  }
+  std::fprintf(json_, "], \"buffers\": [");
+  for (std::size_t i = 0; i < row.buffers.size(); ++i) {
+    const BufferUse& b = row.buffers[i];
+    std::fprintf(json_,
+                 "%s{\"name\": %s, \"activation\": %s, \"bytes\": %.0f, \"gpu_bytes\": %.0f, \"requested\": %.0f, "
+                 "\"dram\": %.0f}",
+                 i ? ", " : "", json_string(b.name).c_str(), b.activation ? "true" : "false", b.bytes, b.gpu_bytes,
+                 b.requested, b.dram);
   }
   std::fprintf(json_, "], \"gpu_plan\": [");
   for (std::size_t i = 0; i < row.gpu_plan.size(); ++i) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -113,6 +114,7 @@ struct BufferUse {
   std::string name;
   bool activation = false;  // x, dy or the output: in the floor once each
   double bytes = 0.0;       // the buffer's size
+  double gpu_bytes = 0.0;   // its size at the row's GPU shape (plan_at_gpu_shape)
   double requested = 0.0;   // bytes read and written through the kernels' accessors
   double dram = 0.0;        // bytes of its distinct 32-byte sectors read from DRAM and written back
 };
@@ -138,6 +140,7 @@ struct Row {
   struct LaunchUse {
     std::string label;
     double activations = 0.0, other = 0.0, read = 0.0;
+    std::vector<double> buffers;  // bytes requested of each of `buffers` (the row's), in order
   };
   std::vector<LaunchUse> launch_uses;
   struct PlannedLaunch {
@@ -172,8 +175,11 @@ void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWat
                     Row& row);
 
 // SIMT: row.gpu_plan from `call(machine.plan_handle)`, the row's call at its GPU shape on buffers
-// of that handle (recorded, not run). A launch the GPU would refuse ends the program.
-void plan_at_gpu_shape(const std::function<void(cunormHandle_t)>& call, Row& row);
+// of that handle (recorded, not run), and each of row.buffers' size at that shape from
+// `gpu_bytes` (by name; "workspace" included). A launch the GPU would refuse, or a buffer without
+// a size, ends the program.
+void plan_at_gpu_shape(const std::function<void(cunormHandle_t)>& call, const std::map<std::string, double>& gpu_bytes,
+                       Row& row);
 
 // Reports a failed validation of `row`'s op and shape and ends the program.
 [[noreturn]] void fail_validation(const Row& row);

@@ -76,13 +76,17 @@ void call(cunormHandle_t handle, Op op, const DtypePair& d, int64_t rows, int64_
 }
 
 // The launch plan of the op at rows x cols on the GPU the plan handle models: the call on buffers
-// of that size, which nothing reads or writes.
+// of that size, which nothing reads or writes; and the size of every buffer at that shape.
 void plan(Op op, const DtypePair& d, int64_t rows, int64_t cols, Row& row) {
+  const std::size_t tensor = static_cast<std::size_t>(rows * cols) * element_size(d.dtype);
+  const std::size_t params = static_cast<std::size_t>(cols) * element_size(d.param);
+  const std::size_t stats = static_cast<std::size_t>(rows) * sizeof(float);
+  std::size_t workspace = 0;
+  check(cunormLayerNormWorkspaceSize(machine.plan_handle, rows, cols, d.dtype, d.param, &workspace),
+        "cunormLayerNormWorkspaceSize", machine.plan_handle);
+  const double t = static_cast<double>(tensor), p = static_cast<double>(params), st = static_cast<double>(stats);
   plan_at_gpu_shape(
       [&](cunormHandle_t handle) {
-        const std::size_t tensor = static_cast<std::size_t>(rows * cols) * element_size(d.dtype);
-        const std::size_t params = static_cast<std::size_t>(cols) * element_size(d.param);
-        const std::size_t stats = static_cast<std::size_t>(rows) * sizeof(float);
         const DeviceBuffer x(tensor, handle), dy(tensor, handle), out(tensor, handle), gamma(params, handle),
             beta(params, handle), mean(stats, handle), rstd(stats, handle), dgamma(params, handle),
             dbeta(params, handle);
@@ -90,6 +94,17 @@ void plan(Op op, const DtypePair& d, int64_t rows, int64_t cols, Row& row) {
              {x.get(), dy.get(), gamma.get(), beta.get(), out.get(), mean.floats(), rstd.floats(), dgamma.get(),
               dbeta.get()});
       },
+      {{"x", t},
+       {"dy", t},
+       {"y", t},
+       {"dx", t},
+       {"gamma", p},
+       {"beta", p},
+       {"mean", st},
+       {"rstd", st},
+       {"dgamma", p},
+       {"dbeta", p},
+       {"workspace", static_cast<double>(workspace)}},
       row);
 }
 

@@ -12,10 +12,10 @@ kernel's registers and static plus dynamic shared memory), its DRAM bytes, its s
 A launch's DRAM bytes at the GPU shape: the activation bytes it requested on the SIMT engine at
 the row's SIMT shape, times the ratio of the two shapes' elements (every kernel sweeps the tensor
 a fixed number of times: the launches at both shapes are checked to be the same kernel variants);
-and a share of the rest of the op's DRAM estimate (parameters, statistics, partial states: the
-benchmark's `dram` less the activations), scaled from the SIMT shape's floor of those to the GPU
-shape's, shared among the launches by what each requested of them. Loads are the share of the
-launch's requested bytes it read. Grid barriers: one per wave of a cooperative segments launch
+and, of every other buffer (parameters, statistics, the workspace's partial states), the bytes
+the launch requested of it at the SIMT shape times that buffer's DRAM footprint over its
+requests, scaled by the buffer's size at the GPU shape over its size at the SIMT shape. Loads are
+the share of the launch's requested bytes it read. Grid barriers: one per wave of a cooperative segments launch
 (the `waves` of its label); a cooperative grid must fit the GPU's SMs at its occupancy.
 
 The records' GB/s are the op's floor bytes over the predicted time, as the benchmark's and the
@@ -109,9 +109,10 @@ def launches_of(row: dict, kernels: Dict[str, dict], functions: Dict[Tuple[str, 
         raise ValueError(f"{key_of(row)}: the GPU shape's launches {[p['label'] for p in plan]} are not the "
                          f"SIMT shape's {[u['label'] for u in uses]}: their bytes cannot be scaled")
     scale = row["gpu_elements"] / row["elements"]
-    other_gpu = (row["dram"] - row["requested_activations"]) * (
-        row["gpu_floor_other"] / row["floor_other"] if row["floor_other"] else 1.0)
-    other_requested = sum(u["other"] for u in uses)
+    # Of every other buffer: the DRAM bytes per byte requested at the SIMT shape (its footprint
+    # over its requests) times its size at the GPU shape over its size at the SIMT shape.
+    other_rate = [0.0 if b["activation"] or not b["requested"] else b["dram"] / b["requested"] * b["gpu_bytes"] / b["bytes"]
+                  for b in row["buffers"]]
     launches, barriers = [], 0
     for p, use in zip(plan, uses):
         if p["object"] not in symbols:
@@ -124,7 +125,7 @@ def launches_of(row: dict, kernels: Dict[str, dict], functions: Dict[Tuple[str, 
         resident = occupancy.blocks(threads, k["registers"], k["shared"] + p["dynamic_shared_bytes"])
         if resident < 1:
             raise ValueError(f"{key_of(row)}: {p['label']}: no block of {threads} threads fits an SM")
-        dram = use["activations"] * scale + (other_gpu * use["other"] / other_requested if other_requested else 0.0)
+        dram = use["activations"] * scale + sum(r * b for r, b in zip(other_rate, use["buffers"]))
         requested = use["activations"] + use["other"]
         loop = model.streaming_loop(functions[("sm_90", mangled)])
         per_trip = grid * threads * (loop.load_bytes + loop.store_bytes)
