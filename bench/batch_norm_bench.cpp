@@ -124,7 +124,12 @@ void plan(Op op, const DtypePair& d, cunormLayout_t layout, int64_t n, int64_t c
   std::size_t workspace = 0;
   check(cunormBatchNormWorkspaceSize(machine.plan_handle, layout, n, c, s, d.dtype, d.param, &workspace),
         "cunormBatchNormWorkspaceSize", machine.plan_handle);
-  const double t = static_cast<double>(tensor), p = static_cast<double>(params), st = static_cast<double>(stats);
+  std::map<std::string, double> gpu_bytes = tensor_and_parameter_bytes(tensor, params);
+  gpu_bytes["running_mean"] = static_cast<double>(stats);
+  gpu_bytes["running_var"] = static_cast<double>(stats);
+  gpu_bytes["saved_mean"] = static_cast<double>(stats);
+  gpu_bytes["saved_invstd"] = static_cast<double>(stats);
+  gpu_bytes["workspace"] = static_cast<double>(workspace);
   plan_at_gpu_shape(
       [&](cunormHandle_t handle) {
         const DeviceBuffer x(tensor, handle), dy(tensor, handle), out(tensor, handle), gamma(params, handle),
@@ -134,20 +139,7 @@ void plan(Op op, const DtypePair& d, cunormLayout_t layout, int64_t n, int64_t c
              {x.get(), dy.get(), gamma.get(), beta.get(), running_mean.floats(), running_var.floats(),
               saved_mean.floats(), saved_invstd.floats(), out.get(), dgamma.get(), dbeta.get()});
       },
-      {{"x", t},
-       {"dy", t},
-       {"y", t},
-       {"dx", t},
-       {"gamma", p},
-       {"beta", p},
-       {"running_mean", st},
-       {"running_var", st},
-       {"saved_mean", st},
-       {"saved_invstd", st},
-       {"dgamma", p},
-       {"dbeta", p},
-       {"workspace", static_cast<double>(workspace)}},
-      row);
+      gpu_bytes, row);
 }
 
 struct Problem {

@@ -275,6 +275,13 @@ void plan_at_gpu_shape(const std::function<void(cunormHandle_t)>& call, const st
   }
 }
 
+std::map<std::string, double> tensor_and_parameter_bytes(std::size_t tensor, std::size_t params) {
+  std::map<std::string, double> bytes;
+  for (const char* name : {"x", "dy", "y", "dx"}) bytes[name] = static_cast<double>(tensor);
+  for (const char* name : {"gamma", "beta", "dgamma", "dbeta"}) bytes[name] = static_cast<double>(params);
+  return bytes;
+}
+
 void fail_validation(const Row& row) {
   std::fprintf(stderr, "VALIDATION FAILED: %s %s%s%s %s: %zu of %zu values outside the tolerance (worst %.3g x it)\n",
                row.op.c_str(), row.layout.c_str(), row.layout.empty() ? "" : " ", row.dtypes.c_str(), row.shape.c_str(),

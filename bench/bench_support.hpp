@@ -181,6 +181,10 @@ void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWat
 void plan_at_gpu_shape(const std::function<void(cunormHandle_t)>& call, const std::map<std::string, double>& gpu_bytes,
                        Row& row);
 
+// The sizes every op's buffers share, by name: x, dy, y and dx of `tensor` bytes, gamma, beta,
+// dgamma and dbeta of `params` bytes (plan_at_gpu_shape's gpu_bytes, before the op's own).
+std::map<std::string, double> tensor_and_parameter_bytes(std::size_t tensor, std::size_t params);
+
 // Reports a failed validation of `row`'s op and shape and ends the program.
 [[noreturn]] void fail_validation(const Row& row);
 

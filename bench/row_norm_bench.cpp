@@ -84,7 +84,10 @@ void plan(Op op, const DtypePair& d, int64_t rows, int64_t cols, Row& row) {
   std::size_t workspace = 0;
   check(cunormLayerNormWorkspaceSize(machine.plan_handle, rows, cols, d.dtype, d.param, &workspace),
         "cunormLayerNormWorkspaceSize", machine.plan_handle);
-  const double t = static_cast<double>(tensor), p = static_cast<double>(params), st = static_cast<double>(stats);
+  std::map<std::string, double> gpu_bytes = tensor_and_parameter_bytes(tensor, params);
+  gpu_bytes["mean"] = static_cast<double>(stats);
+  gpu_bytes["rstd"] = static_cast<double>(stats);
+  gpu_bytes["workspace"] = static_cast<double>(workspace);
   plan_at_gpu_shape(
       [&](cunormHandle_t handle) {
         const DeviceBuffer x(tensor, handle), dy(tensor, handle), out(tensor, handle), gamma(params, handle),
@@ -94,18 +97,7 @@ void plan(Op op, const DtypePair& d, int64_t rows, int64_t cols, Row& row) {
              {x.get(), dy.get(), gamma.get(), beta.get(), out.get(), mean.floats(), rstd.floats(), dgamma.get(),
               dbeta.get()});
       },
-      {{"x", t},
-       {"dy", t},
-       {"y", t},
-       {"dx", t},
-       {"gamma", p},
-       {"beta", p},
-       {"mean", st},
-       {"rstd", st},
-       {"dgamma", p},
-       {"dbeta", p},
-       {"workspace", static_cast<double>(workspace)}},
-      row);
+      gpu_bytes, row);
 }
 
 // One problem: inputs on the device (x and dy in `copies` copies), the op's call, and its
