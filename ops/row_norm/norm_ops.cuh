@@ -1,7 +1,8 @@
 // What distinguishes LayerNorm from RMSNorm, as policies for the row kernels
 // (row_norm_forward.cuh, row_norm_backward.cuh), which are written once for both.
 //
-//   LayerNorm: mean and biased variance of the row (Welford/Chan); scale = rstd = 1/sqrt(var + eps);
+//   LayerNorm: mean and biased variance of the row (Welford/Chan; exact two-pass sums where a
+//              block holds the row); scale = rstd = 1/sqrt(var + eps);
 //              xhat = (x - mean) * rstd; y = xhat * gamma + beta;
 //              dx = rstd * (g*dy - mean(g*dy) - xhat * mean(g*dy*xhat))
 //   RMSNorm:   scale = rrms = 1/sqrt(sum(x^2)/cols + eps); xhat = x * rrms; y = xhat * gamma;
@@ -29,6 +30,12 @@ struct RowGradient {
 };
 
 CUNORM_DEVICE float normalized(float x, const RowStatistics& st) { return (x - st.mean) * st.scale; }
+
+// Shared memory of the block_statistics below: block reductions of one and of two float sums.
+struct RowSumsStorage {
+  BlockAllReduce<SumReducer<1>>::TempStorage one;
+  BlockAllReduce<SumReducer<2>>::TempStorage two;
+};
 
 struct LayerNormOp {
   static constexpr bool kCentered = true;  // subtracts the mean, has beta, stores mean and rstd
@@ -61,6 +68,28 @@ struct LayerNormOp {
   static CUNORM_DEVICE RowStatistics finish(const WelfordState& s, float, float eps) {
     return RowStatistics{s.mean, reciprocal_sqrt(welford_variance(s) + eps)};
   }
+  // The statistics of a row whose values the block's threads hold (every thread calls it; for_each
+  // visits the thread's values; inv_cols = 1/cols): exact two-pass float sums, no division and no
+  // Welford merge in the reductions. The row's sum gives a first mean m0; the sums of d = x - m0
+  // and d^2 give mean = m0 + sum(d)/cols and M2 = sum(d^2) - sum(d)^2/cols. sum(d) is of the
+  // size of m0's rounding, so a constant row gets its value as mean exactly and M2 = 0.
+  template <class ForEach>
+  static CUNORM_DEVICE RowStatistics block_statistics(RowSumsStorage& storage, ForEach&& for_each, float inv_cols,
+                                                      float, float eps) {
+    float sum = 0.0f;
+    for_each([&](float x) { sum += x; });
+    const float m0 = BlockAllReduce<SumReducer<1>>(storage.one).all_reduce(Sums<1>{{sum}}).v[0] * inv_cols;
+    Sums<2> d{{0.0f, 0.0f}};
+    for_each([&](float x) {
+      const float e = x - m0;
+      d.v[0] += e;
+      d.v[1] += e * e;
+    });
+    d = BlockAllReduce<SumReducer<2>>(storage.two).all_reduce(d);
+    const float shift = d.v[0] * inv_cols;
+    const float m2 = d.v[1] - d.v[0] * shift;
+    return RowStatistics{m0 + shift, reciprocal_sqrt((m2 > 0.0f ? m2 * inv_cols : 0.0f) + eps)};
+  }
   static CUNORM_DEVICE GradientReducer::State gradient_terms(float gdy, float xhat) {
     return GradientReducer::State{{gdy, gdy * xhat}};
   }
@@ -83,6 +112,12 @@ struct RmsNormOp {
   }
   static CUNORM_DEVICE RowStatistics finish(const Sums<1>& s, float cols, float eps) {
     return RowStatistics{0.0f, reciprocal_sqrt(divide_by_count(s.v[0], cols) + eps)};
+  }
+  // As LayerNormOp::block_statistics: the block's sum of squares, as thread_state and finish.
+  template <class ForEach>
+  static CUNORM_DEVICE RowStatistics block_statistics(RowSumsStorage& storage, ForEach&& for_each, float, float cols,
+                                                      float eps) {
+    return finish(BlockAllReduce<Reducer>(storage.one).all_reduce(thread_state(for_each)), cols, eps);
   }
   static CUNORM_DEVICE GradientReducer::State gradient_terms(float gdy, float xhat) {
     return GradientReducer::State{{gdy * xhat}};

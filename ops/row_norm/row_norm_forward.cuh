@@ -15,7 +15,9 @@
 //
 // Per-thread statistics come from values the thread already holds, in two passes (sum, then
 // squared deviations: no division per element), merged by Chan's formula across lanes, warps
-// and segments in a fixed order; rstd = 1/sqrt(var + eps) within 1 ulp (float_math.cuh).
+// and segments in a fixed order; block_registers, which holds the whole row, reduces exact
+// two-pass plain sums instead (Op::block_statistics). rstd = 1/sqrt(var + eps) within 1 ulp
+// (float_math.cuh).
 // VEC elements move per access: 16 bytes when every pointer is aligned and cols % VEC == 0, else
 // 1. Columns past cols in a thread's last pack are masked (the tail). x, gamma/beta and y are
 // reached only through the argument struct's functors (kernels/element_io.cuh).
@@ -144,9 +146,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kWarpRowsThreads, 1)
 template <class Op, class Load, class Affine, class Store, int VEC, int CHUNKS>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     row_norm_forward_block_registers(RowNormForwardArgs<Load, Affine, Store> a) {
-  using Reduce = BlockAllReduce<typename Op::Reducer>;
   constexpr bool kTwoRows = VEC > 1;
-  CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
+  CUNORM_SHARED(RowSumsStorage, reduce_storage);
   const int cols = static_cast<int>(a.cols);
   const int threads = static_cast<int>(blockDim.x);
   float g[CHUNKS][VEC] = {}, b[CHUNKS][VEC] = {};
@@ -161,17 +162,20 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kMaxBlockThreads, 1)
     }
   }
   auto index = [&](int64_t row, int k) { return row * a.cols + (k * threads + static_cast<int>(threadIdx.x)) * VEC; };
+  const float inv_cols = divide_by_count(1.0f, static_cast<float>(a.cols));
   // The statistics of `row` from its values v, and its output.
   auto normalize_row = [&](int64_t row, const float(&v)[CHUNKS][VEC]) {
-    const auto s = Reduce(reduce_storage).all_reduce(Op::thread_state([&](auto&& f) {
-      CUNORM_UNROLL
-      for (int k = 0; k < CHUNKS; ++k) {
-        if (!valid[k]) continue;
-        CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) f(v[k][e]);
-      }
-    }));
-    const RowStatistics st = Op::finish(s, static_cast<float>(a.cols), a.eps);
+    const RowStatistics st = Op::block_statistics(
+        reduce_storage,
+        [&](auto&& f) {
+          CUNORM_UNROLL
+          for (int k = 0; k < CHUNKS; ++k) {
+            if (!valid[k]) continue;
+            CUNORM_UNROLL
+            for (int e = 0; e < VEC; ++e) f(v[k][e]);
+          }
+        },
+        inv_cols, static_cast<float>(a.cols), a.eps);
     if (threadIdx.x == 0) store_statistics(a, row, st);
     CUNORM_UNROLL
     for (int k = 0; k < CHUNKS; ++k) {
