@@ -140,7 +140,8 @@ struct Row {
   struct LaunchUse {
     std::string label;
     double activations = 0.0, other = 0.0, read = 0.0;
-    std::vector<double> buffers;  // bytes requested of each of `buffers` (the row's), in order
+    std::vector<double> buffers;       // bytes requested of each of `buffers` (the row's), in order
+    std::vector<double> buffers_read;  // of those, the bytes read
   };
   std::vector<LaunchUse> launch_uses;
   struct PlannedLaunch {

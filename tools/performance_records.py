@@ -14,8 +14,8 @@ the row's SIMT shape, times the ratio of the two shapes' elements (every kernel 
 a fixed number of times: the launches at both shapes are checked to be the same kernel variants);
 and, of every other buffer (parameters, statistics, the workspace's partial states), the bytes
 the launch requested of it at the SIMT shape times that buffer's DRAM footprint over its
-requests, scaled by the buffer's size at the GPU shape over its size at the SIMT shape. Loads are
-the share of the launch's requested bytes it read. Grid barriers: one per wave of a cooperative segments launch
+requests, scaled by the buffer's size at the GPU shape over its size at the SIMT shape. Its loads
+are the bytes it read, scaled the same way, over those DRAM bytes. Grid barriers: one per wave of a cooperative segments launch
 (the `waves` of its label); a cooperative grid must fit the GPU's SMs at its occupancy.
 
 The records' GB/s are the op's floor bytes over the predicted time, as the benchmark's and the
@@ -109,10 +109,11 @@ def launches_of(row: dict, kernels: Dict[str, dict], functions: Dict[Tuple[str, 
         raise ValueError(f"{key_of(row)}: the GPU shape's launches {[p['label'] for p in plan]} are not the "
                          f"SIMT shape's {[u['label'] for u in uses]}: their bytes cannot be scaled")
     scale = row["gpu_elements"] / row["elements"]
-    # Of every other buffer: the DRAM bytes per byte requested at the SIMT shape (its footprint
-    # over its requests) times its size at the GPU shape over its size at the SIMT shape.
-    other_rate = [0.0 if b["activation"] or not b["requested"] else b["dram"] / b["requested"] * b["gpu_bytes"] / b["bytes"]
-                  for b in row["buffers"]]
+    # GPU-shape DRAM bytes per byte a launch requests of each buffer at the SIMT shape: the
+    # activations' element ratio; of every other buffer its footprint over its requests times its
+    # size at the GPU shape over its size at the SIMT shape.
+    rate = [scale if b["activation"] else b["dram"] / b["requested"] * b["gpu_bytes"] / b["bytes"] if b["requested"]
+            else 0.0 for b in row["buffers"]]
     launches, barriers = [], 0
     for p, use in zip(plan, uses):
         if p["object"] not in symbols:
@@ -125,13 +126,13 @@ def launches_of(row: dict, kernels: Dict[str, dict], functions: Dict[Tuple[str, 
         resident = occupancy.blocks(threads, k["registers"], k["shared"] + p["dynamic_shared_bytes"])
         if resident < 1:
             raise ValueError(f"{key_of(row)}: {p['label']}: no block of {threads} threads fits an SM")
-        dram = use["activations"] * scale + sum(r * b for r, b in zip(other_rate, use["buffers"]))
-        requested = use["activations"] + use["other"]
+        dram = sum(r * b for r, b in zip(rate, use["buffers"]))
+        loads = sum(r * b for r, b in zip(rate, use["buffers_read"]))
         loop = model.streaming_loop(functions[("sm_90", mangled)])
         per_trip = grid * threads * (loop.load_bytes + loop.store_bytes)
         launch = model.Launch(grid=grid, threads=threads, resident_blocks=resident, loop=loop,
                               trips=dram / per_trip if per_trip else 0.0, dram_bytes=dram,
-                              load_share=use["read"] / requested if requested else 1.0)
+                              load_share=loads / dram if dram else 1.0)
         if p["cooperative"]:
             capacity = model.GPUS["H100 SXM"].sms * resident
             if grid > capacity:
