@@ -231,11 +231,9 @@ void record_traffic(const simt::LaunchRecorder& recorder, const simt::TrafficWat
   }
   row.launch_uses.clear();
   for (const simt::LaunchRecord& r : recorder.records()) {
-    Row::LaunchUse use{r.name, 0.0, 0.0, static_cast<double>(r.bytes_read), {}, {}};
+    Row::LaunchUse use{r.name, {}, {}};
     for (std::size_t i = 0; i < watched.size(); ++i) {
-      const double bytes = static_cast<double>(r.buffers.at(i).bytes_read + r.buffers.at(i).bytes_written);
-      (i < activations ? use.activations : use.other) += bytes;
-      use.buffers.push_back(bytes);
+      use.buffers.push_back(static_cast<double>(r.buffers.at(i).bytes_read + r.buffers.at(i).bytes_written));
       use.buffers_read.push_back(static_cast<double>(r.buffers.at(i).bytes_read));
     }
     row.launch_uses.push_back(use);
@@ -339,8 +337,7 @@ void Report::add(const Row& row) {
   std::fprintf(json_, "\"launch_uses\": [");
   for (std::size_t i = 0; i < row.launch_uses.size(); ++i) {
     const Row::LaunchUse& u = row.launch_uses[i];
-    std::fprintf(json_, "%s{\"label\": %s, \"activations\": %.0f, \"other\": %.0f, \"read\": %.0f, \"buffers\": [",
-                 i ? ", " : "", json_string(u.label).c_str(), u.activations, u.other, u.read);
+    std::fprintf(json_, "%s{\"label\": %s, \"buffers\": [", i ? ", " : "", json_string(u.label).c_str());
     for (std::size_t b = 0; b < u.buffers.size(); ++b) std::fprintf(json_, "%s%.0f", b ? ", " : "", u.buffers[b]);
     std::fprintf(json_, "], \"buffers_read\": [");
     for (std::size_t b = 0; b < u.buffers_read.size(); ++b) {

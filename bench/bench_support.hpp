@@ -134,12 +134,10 @@ struct Row {
   std::vector<BufferUse> buffers;
   std::string kernel;
   std::size_t launches = 0;
-  // SIMT: each launch of the call with the bytes it requested of the activations and of the
-  // other buffers, and how many of all those it read; and the launch plan at the GPU shape
-  // (plan_at_gpu_shape).
+  // SIMT: each launch of the call with the bytes it requested of each buffer and of those the
+  // bytes it read; and the launch plan at the GPU shape (plan_at_gpu_shape).
   struct LaunchUse {
     std::string label;
-    double activations = 0.0, other = 0.0, read = 0.0;
     std::vector<double> buffers;       // bytes requested of each of `buffers` (the row's), in order
     std::vector<double> buffers_read;  // of those, the bytes read
   };
