@@ -4,7 +4,9 @@
 // EXECUTION_FAILED for a launch) with a message, leave the inputs untouched and, when nothing could
 // have run yet (an allocation, or the first launch), every output and running statistic
 // bit-for-bit untouched; the same handle must then run the call to the result of a call that never
-// failed. Calibration: a failed accumulate must not merge anything into the accumulator.
+// failed. Outputs updated in place from their own contents (BatchNorm's running statistics) must
+// be untouched after any failure, and are not reset for the retry: a retry applies momentum once.
+// Calibration: a failed accumulate must not merge anything into the accumulator.
 #include "simt/fault_injection.hpp"
 
 #include <gtest/gtest.h>
@@ -13,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -50,6 +53,7 @@ struct Scenario {
   std::map<std::string, HostArray> inputs, outputs;  // outputs hold their initial contents
   std::function<void(Session&)> prepare;             // optional, before faults are armed
   std::function<cunormStatus_t(const Session&)> call;
+  std::set<std::string> updated_in_place;  // outputs no failing call may change
 };
 
 // A fresh handle with the scenario's buffers, so that the call allocates its workspace itself.
@@ -112,11 +116,16 @@ int sweep(const Scenario& scenario, simt::FaultSite site, const std::map<std::st
     EXPECT_NE(std::string(cunormGetLastErrorMessage(session.handle)).find("injected fault"), std::string::npos)
         << cunormGetLastErrorMessage(session.handle);
     expect_same(scenario.inputs, download(session, scenario.inputs), "after the failure (an input)");
-    if (!launch || k == 1) {
-      expect_same(scenario.outputs, download(session, scenario.outputs), "after a failure before any launch ran");
+    const std::map<std::string, HostArray> after = download(session, scenario.outputs);
+    if (!launch || k == 1) expect_same(scenario.outputs, after, "after a failure before any launch ran");
+    for (const std::string& name : scenario.updated_in_place) {
+      EXPECT_TRUE(scenario.outputs.at(name).bitwise_equal(after.at(name))) << name << " changed by a failing call";
     }
-    // The same handle recovers: the outputs reset, the call succeeds with the fault-free result.
-    for (const auto& [name, host] : scenario.outputs) session.buffers.at(name)->upload(host);
+    // The same handle recovers: the outputs reset (but those updated in place, which a retry must
+    // find as they were), the call succeeds with the fault-free result.
+    for (const auto& [name, host] : scenario.outputs) {
+      if (scenario.updated_in_place.count(name) == 0) session.buffers.at(name)->upload(host);
+    }
     EXPECT_EQ(scenario.call(session), CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(session.handle);
     expect_same(expected, download(session, scenario.outputs), "in the retry on the same handle");
     close_session(&session);
@@ -139,7 +148,8 @@ Scenario layer_norm_forward(int64_t rows, int64_t cols) {
           [=](const Session& s) {
             return cunormLayerNormForward(s.handle, rows, cols, kFloat.dtype, kFloat.param, s["x"], s["gamma"],
                                           s["beta"], 1e-5f, s["y"], s.floats("mean"), s.floats("rstd"));
-          }};
+          },
+          {}};
 }
 
 Scenario row_norm_backward(Norm norm, int64_t rows, int64_t cols) {
@@ -159,7 +169,8 @@ Scenario row_norm_backward(Norm norm, int64_t rows, int64_t cols) {
         }
         return cunormRMSNormBackward(s.handle, rows, cols, kHalf.dtype, kHalf.param, s["dy"], s["x"], s.floats("rstd"),
                                      s["gamma"], s["dx"], s["dgamma"]);
-      }};
+      },
+      {}};
 }
 
 Scenario rms_norm_forward(int64_t rows, int64_t cols) {
@@ -171,7 +182,8 @@ Scenario rms_norm_forward(int64_t rows, int64_t cols) {
           [=](const Session& s) {
             return cunormRMSNormForward(s.handle, rows, cols, kHalf.dtype, kHalf.param, s["x"], s["gamma"], 1e-5f,
                                         s["y"], s.floats("rrms"));
-          }};
+          },
+          {}};
 }
 
 enum class BnEntry { kTraining, kInference, kBackward, kBackwardInference };
@@ -184,7 +196,8 @@ Scenario batch_norm(BnEntry entry, cunormLayout_t layout, int64_t n, int64_t ch,
                     {{"x", c.x}, {"gamma", c.gamma}, {"beta", c.beta}},
                     {},
                     nullptr,
-                    nullptr};
+                    nullptr,
+                    {}};
   const auto dtype = kHalf.dtype, param = kHalf.param;
   switch (entry) {
     case BnEntry::kTraining:
@@ -193,6 +206,7 @@ Scenario batch_norm(BnEntry entry, cunormLayout_t layout, int64_t n, int64_t ch,
                           {"y", poison(dtype, c.x.count())},
                           {"saved_mean", poison(CUNORM_FLOAT32, channels)},
                           {"saved_invstd", poison(CUNORM_FLOAT32, channels)}};
+      scenario.updated_in_place = {"running_mean", "running_var"};
       scenario.call = [=](const Session& s) {
         return cunormBatchNormForwardTraining(s.handle, layout, n, ch, sp, dtype, param, s["x"], s["gamma"], s["beta"],
                                               1e-5f, 0.1f, s.floats("running_mean"), s.floats("running_var"), s["y"],
@@ -256,7 +270,8 @@ Scenario calibration(cunormLayout_t layout) {
             cunormBatchNormCalibrationAccumulate(s.handle, s.calib, layout, 7, sp, CUNORM_FLOAT32, s["second"]);
         if (status != CUNORM_STATUS_SUCCESS) return status;
         return cunormBatchNormCalibrationFinalize(s.handle, s.calib, s.floats("running_mean"), s.floats("running_var"));
-      }};
+      },
+      {}};
 }
 
 struct Expected {

@@ -69,7 +69,8 @@ struct BatchNormPlan {
   // Workspace layout, in bytes from its start.
   std::size_t partials_offset = 0;      // chunks x C states
   std::size_t coefficients_offset = 0;  // 4 x C floats
-  std::size_t batch_offset = 0;         // calibration: 2 x C floats (mean, M2)
+  std::size_t batch_offset = 0;         // 2 x C floats: calibration, the batch's (mean, M2);
+                                        // training, the new running (mean, var) the last pass commits
   std::size_t workspace_bytes = 0;
   simt::LaunchLabel label;  // "batch_norm_training.channels_last<f32,f32> vec=4 chunks=12"; a pass adds its step
 };

@@ -3,9 +3,11 @@
 // butterfly), and turning the channel's statistics into what the next pass and the caller need.
 //
 //   finalize_statistics (training forward, calibration): mean and biased var; invstd =
-//     1/sqrt(var + eps); the saved statistics; the running statistics, updated here, by the
-//     kernel that finalizes the statistics (unbiased: var * M / (M - 1), or biased); the
-//     normalize coefficients (mean, invstd * gamma, beta); or the batch's (mean, M2).
+//     1/sqrt(var + eps); the saved statistics; the running statistics' new values (unbiased:
+//     var * M / (M - 1), or biased), into the workspace, for the normalize pass, the call's last
+//     launch, to commit (so that a call failing before that launch leaves them as they were, and
+//     its retry applies momentum once); the normalize coefficients (mean, invstd * gamma, beta);
+//     or the batch's (mean, M2).
 //   finalize_gradients (backward): dgamma = sum(dy * xhat), dbeta = sum(dy); for the training
 //     backward the coefficients of dx = g*invstd * (dy - mean(dy) - (x - mean) * invstd * mean(dy*xhat)).
 //   inference_coefficients: per channel from the running statistics, before the inference passes.
@@ -37,8 +39,9 @@ struct BatchNormStatisticsArgs {
   Global<const P> beta;      // null: 0
   Global<float> saved_mean;  // optional outputs
   Global<float> saved_invstd;
-  Global<float> running_mean;  // optional, updated in place
-  Global<float> running_var;
+  Global<const float> running_mean;  // optional: read, their new values go to running_update
+  Global<const float> running_var;
+  Global<float> running_update;  // with the running statistics: [2][C] new running mean, var
   Global<float> coefficients;  // optional: [3][C] mean, invstd * gamma, beta
   Global<float> batch_mean;    // optional (calibration): the batch's mean and M2
   Global<float> batch_m2;
@@ -74,8 +77,8 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kFinalizeChannelsPerBlock * 32, 1)
   if (!a.running_mean.is_null()) {
     const float batch_var = a.unbiased_running_var ? divide_by_count(s.m2, a.count - 1.0f) : var;
     const float keep = 1.0f - a.momentum;
-    store_one(a.running_mean, c, keep * load_one(a.running_mean, c) + a.momentum * s.mean);
-    store_one(a.running_var, c, keep * load_one(a.running_var, c) + a.momentum * batch_var);
+    store_one(a.running_update, c, keep * load_one(a.running_mean, c) + a.momentum * s.mean);
+    store_one(a.running_update, a.c + c, keep * load_one(a.running_var, c) + a.momentum * batch_var);
   }
   if (!a.coefficients.is_null()) {
     store_one(a.coefficients, c, s.mean);

@@ -1,6 +1,7 @@
 // The passes of each BatchNorm call (batch_norm_passes.cuh, batch_norm_finalize.cuh):
-//   training:            statistics partials -> finalize (saved and running statistics,
-//                        coefficients) -> normalize                   x read twice, y written
+//   training:            statistics partials -> finalize (saved statistics, coefficients, the
+//                        running statistics' new values) -> normalize (commits the running
+//                        statistics: a call failing earlier leaves them)  x read twice, y written
 //   inference:           coefficients from the running statistics -> one FMA per element
 //   backward:            gradient partials -> finalize (dgamma, dbeta, dx coefficients) -> dx
 //                                                                     x, dy read twice, dx written
@@ -116,18 +117,23 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
                                                       {},
                                                       {},
                                                       {},
+                                                      {},
                                                       {}};
     switch (call.kind) {
       case BatchNormKind::kTraining: {
         CUNORM_RETURN_IF_ERROR(reduce(Statistics{}, statistics_args));
         finalize_args.saved_mean = Global<float>(call.out_mean);
         finalize_args.saved_invstd = Global<float>(call.out_invstd);
-        finalize_args.running_mean = Global<float>(call.running_mean);
-        finalize_args.running_var = Global<float>(call.running_var);
+        float* const running_update = reinterpret_cast<float*>(ws + plan.batch_offset);
+        finalize_args.running_mean = Global<const float>(call.running_mean);
+        finalize_args.running_var = Global<const float>(call.running_var);
+        finalize_args.running_update = Global<float>(running_update);
         finalize_args.coefficients = Global<float>(coefficients);
         CUNORM_RETURN_IF_ERROR(launcher.launch(finalize, kernels::batch_norm_finalize_statistics<P>, finalize_args));
+        const kernels::BatchNormRunningCommit commit{Global<const float>(running_update),
+                                                     Global<float>(call.running_mean), Global<float>(call.running_var)};
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kNormalize>{},
-                   {x, {}, Global<const float>(coefficients), out});
+                   {x, {}, Global<const float>(coefficients), out, commit});
       }
       case BatchNormKind::kCalibrationBatch: {
         CUNORM_RETURN_IF_ERROR(reduce(Statistics{}, statistics_args));
@@ -139,7 +145,7 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
       case BatchNormKind::kInference: {
         CUNORM_RETURN_IF_ERROR(inference_coefficients(false));
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kAffine>{},
-                   {x, {}, Global<const float>(coefficients), out});
+                   {x, {}, Global<const float>(coefficients), out, {}});
       }
       case BatchNormKind::kBackward: {
         CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, {x,
@@ -152,7 +158,7 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
         CUNORM_RETURN_IF_ERROR(finalize_gradients(Global<const float>(call.saved_mean),
                                                   Global<const float>(call.saved_invstd), Global<float>(coefficients)));
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kBackward>{},
-                   {x, dy, Global<const float>(coefficients), out});
+                   {x, dy, Global<const float>(coefficients), out, {}});
       }
       case BatchNormKind::kBackwardInference: {
         CUNORM_RETURN_IF_ERROR(inference_coefficients(true));

@@ -66,12 +66,28 @@ enum class BatchNormMap {
   kBackward,   // dx = coef0 * (dy - coef1 - coef2 * (x - coef3))  (training backward)
 };
 
+// The running statistics a training forward's normalize pass commits: the new values the finalize
+// computed, copied by one thread per channel (channels first: block x = 0; channels last: block
+// y = 0, thread row 0), so that they change only once the call's last launch runs.
+struct BatchNormRunningCommit {
+  Global<const float> update;  // [2][C] new running mean, var
+  Global<float> running_mean;  // null: nothing to commit
+  Global<float> running_var;
+};
+
+CUNORM_DEVICE void commit_running_statistics(const BatchNormRunningCommit& commit, int64_t channels, int64_t c) {
+  if (commit.running_mean.is_null()) return;
+  store_one(commit.running_mean, c, load_one(commit.update, c));
+  store_one(commit.running_var, c, load_one(commit.update, channels + c));
+}
+
 template <class XLoad, class DyLoad, class Store>
 struct BatchNormMapArgs {
   XLoad x;
   DyLoad dy;  // backward only
   Global<const float> coefficients;
   Store out;
+  BatchNormRunningCommit running;  // training forward only
 };
 
 template <BatchNormMap kMap>
@@ -192,6 +208,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   for (int64_t c = blockIdx.y; c < t.c; c += gridDim.y) {
     float k[4];
     load_coefficients<kMapCoefficients<kMap>>(a.coefficients, t.c, c, k);
+    if (blockIdx.x == 0 && threadIdx.x == 0 && threadIdx.y == 0) commit_running_statistics(a.running, t.c, c);
     for_each_pack_channels_first<VEC>(t, chunk, c, [&](int64_t at) {
       float x[VEC], dy[VEC] = {}, out[VEC];
       load_values<VEC>(a.x, at, x);
@@ -279,6 +296,10 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   float k[VEC][4];
   CUNORM_UNROLL
   for (int e = 0; e < VEC; ++e) load_coefficients<kMapCoefficients<kMap>>(a.coefficients, t.c, c0 + e, k[e]);
+  if (blockIdx.y == 0 && threadIdx.y == 0) {
+    CUNORM_UNROLL
+    for (int e = 0; e < VEC; ++e) commit_running_statistics(a.running, t.c, c0 + e);
+  }
   for (int64_t chunk = blockIdx.y; chunk < t.chunks; chunk += gridDim.y) {
     const int64_t r1 = (chunk + 1) * t.rows_per_chunk < t.rows ? (chunk + 1) * t.rows_per_chunk : t.rows;
     for (int64_t r = chunk * t.rows_per_chunk + threadIdx.y; r < r1; r += blockDim.y) {

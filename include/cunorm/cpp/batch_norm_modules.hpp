@@ -135,7 +135,8 @@ class BatchNorm {
   // only when no backward follows). Training needs n * s > 1, as PyTorch does ("Expected more
   // than 1 value per channel when training"), and so does eval without track_running_stats.
   // A forward that throws leaves no forward to differentiate and changes neither the running
-  // statistics (the C API writes nothing on a bad argument) nor num_batches_tracked: PyTorch
+  // statistics (the C API writes nothing on a bad argument, and writes them only in a call's
+  // last kernel, so a failed launch leaves them too) nor num_batches_tracked: PyTorch
   // counts a batch before running it, here only once its update is made, so that a rejected
   // batch does not shift the momentum=None average. An empty batch (n or s == 0) writes nothing
   // and is counted, as PyTorch counts it.
