@@ -2,6 +2,7 @@
 #include "argument_checks.hpp"
 
 #include <cmath>
+#include <cstring>
 
 #include "byte_count.hpp"
 #include "dtype.hpp"
@@ -102,9 +103,13 @@ void CallArguments::add(const char* name, const void* pointer, std::size_t eleme
   if (!status_.is_ok()) return;
   const bool nullable = null == Null::kAllowed || (null == Null::kWhenEmpty && empty_batch_);
   status_ = check_pointer(name, pointer, nullable, element_bytes);
-  if (pointer != nullptr && bytes != 0) {
-    buffers_.push_back(Buffer{name, reinterpret_cast<std::uintptr_t>(pointer), bytes, output, may_alias});
+  if (!status_.is_ok() || pointer == nullptr || bytes == 0) return;
+  if (buffer_count_ == kMaxBuffers) {
+    status_ = Status::internal(std::string("a call checks more than ") + std::to_string(kMaxBuffers) +
+                               " buffers (CallArguments::kMaxBuffers), the last " + name);
+    return;
   }
+  buffers_[buffer_count_++] = Buffer{name, reinterpret_cast<std::uintptr_t>(pointer), bytes, output, may_alias};
 }
 
 CallArguments& CallArguments::input(const char* name, const void* pointer, std::size_t element_bytes, std::size_t bytes,
@@ -121,14 +126,14 @@ CallArguments& CallArguments::output(const char* name, void* pointer, std::size_
 
 Status CallArguments::result() const {
   if (!status_.is_ok()) return status_;
-  for (std::size_t i = 0; i < buffers_.size(); ++i) {
+  for (std::size_t i = 0; i < buffer_count_; ++i) {
     const Buffer& buffer = buffers_[i];
     if (!buffer.output) continue;
     for (std::size_t j = 0; j < i; ++j) {
       const Buffer& other = buffers_[j];
       if (!overlap(buffer.begin, buffer.bytes, other.begin, other.bytes)) continue;
       const bool exact = other.begin == buffer.begin && other.bytes == buffer.bytes;
-      if (buffer.may_alias != nullptr && exact && std::string(other.name) == buffer.may_alias) continue;
+      if (buffer.may_alias != nullptr && exact && std::strcmp(other.name, buffer.may_alias) == 0) continue;
       std::string message = std::string(buffer.name) + " overlaps " + other.name;
       if (buffer.may_alias != nullptr) {
         message += std::string(" (only ") + buffer.name + " == " + buffer.may_alias + " is allowed)";

@@ -4,11 +4,11 @@
 // or written.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
-#include <vector>
 
 #include "cunorm/cunorm.h"
 #include "status.hpp"
@@ -75,9 +75,12 @@ class CallArguments {
   void add(const char* name, const void* pointer, std::size_t element_bytes, std::size_t bytes, Null null, bool output,
            const char* may_alias);
 
+  // More than any call passes (today at most 8), held in place: a call's checks allocate nothing.
+  static constexpr std::size_t kMaxBuffers = 16;
   bool empty_batch_;
   Status status_;
-  std::vector<Buffer> buffers_;
+  std::array<Buffer, kMaxBuffers> buffers_{};
+  std::size_t buffer_count_ = 0;
 };
 
 }  // namespace cunorm

@@ -6,7 +6,9 @@
 // and write no output, or, when the allocation is the SIMT engine's during the launch,
 // EXECUTION_FAILED saying the same; the handle stays usable. Allocations of the engine's worker threads are
 // not counted: the failing allocation is always one of the calling thread's. Creating a calibration
-// fails the same way, or names c when its accumulators are what cannot be allocated.
+// fails the same way, or names c when its accumulators are what cannot be allocated. And a call
+// that succeeds allocates nothing itself (issue 16's per-call host work): under a record-only
+// launch recorder, its host allocations are exactly those of the recorder's launch records.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -16,12 +18,16 @@
 #include <vector>
 
 #include "cunorm/cunorm.h"
+#include "simt/launch.hpp"
+#include "support/api_calls.hpp"
 
 namespace {
 
 thread_local long allocations_until_failure = 0;  // 0: never fail
+thread_local long allocations_made = 0;
 
 void* allocate(std::size_t bytes) {
+  ++allocations_made;
   if (allocations_until_failure > 0 && --allocations_until_failure == 0) throw std::bad_alloc();
   void* p = std::malloc(bytes == 0 ? 1 : bytes);
   if (p == nullptr) throw std::bad_alloc();
@@ -139,9 +145,9 @@ TEST(HostMemory, ForwardFailsCleanlyAtEveryAllocationAndTheHandleRecovers) {
   EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
 }
 
-// A calibration's float64 accumulators (c values each) are the one host allocation the library
-// names: ALLOC_FAILED naming c when they cannot be allocated, "out of host memory" for the others;
-// *calib stays as it was and the handle has no calibration more.
+// A calibration's float64 accumulators (c values each) and its float copy of a batch's statistics
+// (2c) are the host allocations the library names: ALLOC_FAILED naming c when they cannot be allocated, "out of host
+// memory" for the others; *calib stays as it was and the handle has no calibration more.
 TEST(HostMemory, CalibrationCreateFailsCleanlyAtEveryAllocation) {
   cunormHandle_t handle = nullptr;
   ASSERT_EQ(cunormCreate(&handle, CUNORM_BACKEND_SIMT), CUNORM_STATUS_SUCCESS);
@@ -156,7 +162,9 @@ TEST(HostMemory, CalibrationCreateFailsCleanlyAtEveryAllocation) {
         EXPECT_EQ(status, CUNORM_STATUS_ALLOC_FAILED);
         EXPECT_EQ(calib, nullptr);
         const std::string message = cunormGetLastErrorMessage(handle);
-        if (message == "c = 4 channels: cannot allocate the calibration's float64 accumulators") {
+        if (message ==
+            "c = 4 channels: cannot allocate the calibration's float64 accumulators and its float copy of a batch's "
+            "statistics") {
           ++accumulator_failures;
         } else {
           EXPECT_EQ(message, "out of host memory");
@@ -166,7 +174,66 @@ TEST(HostMemory, CalibrationCreateFailsCleanlyAtEveryAllocation) {
         ASSERT_EQ(status, CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle);
         EXPECT_EQ(cunormBatchNormCalibrationDestroy(handle, calib), CUNORM_STATUS_SUCCESS);
       });
-  EXPECT_EQ(accumulator_failures, 2) << "the mean and M2 accumulators are two allocations";
+  EXPECT_EQ(accumulator_failures, 3) << "the mean and M2 accumulators and the batch's copy are three allocations";
+  EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
+}
+
+void recorded_kernel(int) {}
+
+// The host allocations of one record-only launch as the engine records it (its record's name is
+// the label's text), measured on a kernel of this test with a label as long as the library's.
+long allocations_per_launch_record(simt::LaunchRecorder& recorder) {
+  simt::LaunchLabel label;
+  label.family = "host_memory_test_kernel";
+  label.variant = "record_only";
+  simt::LaunchConfig config;
+  config.label = &label;
+  simt::launch(config, recorded_kernel, 0);  // the recorder's vector has room from now on
+  recorder.clear();
+  const long before = allocations_made;
+  simt::launch(config, recorded_kernel, 0);
+  return allocations_made - before;
+}
+
+// Every entry point of the C API that launches kernels (support/api_calls.hpp), called twice on
+// the same shapes (the first call grows the handle's workspace): the second one's host allocations
+// are its launches' records, nothing else (no argument list, string or plan on the heap).
+TEST(HostMemory, SuccessfulCallsAllocateNothingButTheEngineRecords) {
+  using cunorm_test::Entry;
+  cunormHandle_t handle = nullptr;
+  ASSERT_EQ(cunormCreate(&handle, CUNORM_BACKEND_SIMT), CUNORM_STATUS_SUCCESS);
+  cunorm_test::Args args;
+  args.handle = handle;
+  args.rows = 64, args.cols = 1024;
+  args.layout = CUNORM_LAYOUT_NCHW, args.n = 4, args.c = 32, args.s = 512;
+  args.dtype = CUNORM_FLOAT32, args.param = CUNORM_FLOAT32, args.mode = CUNORM_RUNNING_VAR_UNBIASED;
+  args.eps = 1e-5f, args.momentum = 0.1f;
+  ASSERT_EQ(cunormBatchNormCalibrationCreate(handle, args.c, &args.calib), CUNORM_STATUS_SUCCESS);
+  simt::LaunchRecorder recorder(simt::LaunchRecorder::Mode::kRecordOnly);
+  const long per_record = allocations_per_launch_record(recorder);
+  for (int e = 0; e < cunorm_test::kEntryCount; ++e) {
+    const Entry entry = static_cast<Entry>(e);
+    if (!cunorm_test::launches_kernels(entry)) continue;
+    SCOPED_TRACE(cunorm_test::entry_name(entry));
+    cunorm_test::Args call = args;
+    std::vector<void*> buffers;  // record-only launches read none of them: their contents do not matter
+    for (const cunorm_test::PointerArg& p : cunorm_test::pointer_args(entry, call, args.c)) {
+      void* buffer = nullptr;
+      ASSERT_EQ(cunormMalloc(handle, &buffer, p.bytes()), CUNORM_STATUS_SUCCESS);
+      buffers.push_back(buffer);
+      call.*(p.member) = buffer;
+    }
+    ASSERT_EQ(cunorm_test::call(entry, call), CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle);
+    recorder.clear();
+    const long before = allocations_made;
+    ASSERT_EQ(cunorm_test::call(entry, call), CUNORM_STATUS_SUCCESS) << cunormGetLastErrorMessage(handle);
+    const long made = allocations_made - before;
+    ASSERT_FALSE(recorder.records().empty());
+    EXPECT_EQ(made, per_record * static_cast<long>(recorder.records().size()))
+        << recorder.records().size() << " launches of " << per_record << " allocations each";
+    for (void* buffer : buffers) EXPECT_EQ(cunormFree(handle, buffer), CUNORM_STATUS_SUCCESS);
+  }
+  EXPECT_EQ(cunormBatchNormCalibrationDestroy(handle, args.calib), CUNORM_STATUS_SUCCESS);
   EXPECT_EQ(cunormDestroy(handle), CUNORM_STATUS_SUCCESS);
 }
 

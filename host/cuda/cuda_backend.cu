@@ -171,7 +171,7 @@ Status CudaBackend::synchronize() {
 Status CudaBackend::launch_op(const OpLaunch& op) {
   CurrentDevice current;
   CUNORM_RETURN_IF_ERROR(current.enter(device_id_));
-  CudaLauncher launcher(stream_, device());
+  CudaLauncher launcher(stream_, device(), occupancy_);
   return launch_registered_op(launcher, op);
 }
 

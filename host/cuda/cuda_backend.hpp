@@ -4,6 +4,7 @@
 #pragma once
 
 #include "../backend.hpp"
+#include "cooperative_occupancy.hpp"
 
 namespace cunorm {
 
@@ -23,6 +24,7 @@ class CudaBackend final : public Backend {
 
   int device_id_;  // the CUDA runtime's ordinal of the handle's device
   cudaStream_t stream_ = nullptr;
+  CooperativeOccupancy occupancy_;  // of the cooperative kernels launched so far
 };
 
 }  // namespace cunorm

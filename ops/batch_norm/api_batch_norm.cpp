@@ -285,9 +285,11 @@ cunormStatus_t cunormBatchNormCalibrationCreate(cunormHandle_t handle, int64_t c
     try {
       created->mean.assign(static_cast<std::size_t>(c), 0.0);
       created->m2.assign(static_cast<std::size_t>(c), 0.0);
+      created->batch.assign(2 * static_cast<std::size_t>(c), 0.0f);  // as many bytes as one accumulator
     } catch (const std::bad_alloc&) {  // within 63 bits, hence within vector's max_size: no length_error
-      return Status(CUNORM_STATUS_ALLOC_FAILED,
-                    "c = " + std::to_string(c) + " channels: cannot allocate the calibration's float64 accumulators");
+      return Status(CUNORM_STATUS_ALLOC_FAILED, "c = " + std::to_string(c) +
+                                                    " channels: cannot allocate the calibration's float64 "
+                                                    "accumulators and its float copy of a batch's statistics");
     }
     cunormBatchNormCalibration* const raw = created.get();
     context.calibrations.emplace(raw, std::move(created));
@@ -314,7 +316,7 @@ cunormStatus_t cunormBatchNormCalibrationAccumulate(cunormHandle_t handle, cunor
     CUNORM_RETURN_IF_ERROR(context.workspace.acquire(*context.backend, plan.workspace_bytes, &workspace));
     CUNORM_RETURN_IF_ERROR(context.backend->launch(call, plan, workspace));
     const std::size_t channels = static_cast<std::size_t>(calib->c);
-    std::vector<float> batch(2 * channels);
+    std::vector<float>& batch = calib->batch;
     CUNORM_RETURN_IF_ERROR(context.backend->copy_to_host(
         batch.data(), static_cast<const char*>(workspace) + plan.batch_offset, batch.size() * sizeof(float)));
     // Chan's merge of the batch's (count, mean, M2) into the accumulator, in float64.

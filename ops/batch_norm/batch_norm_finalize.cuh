@@ -42,8 +42,8 @@ struct BatchNormStatisticsArgs {
   Global<const float> running_mean;  // optional: read, their new values go to running_update
   Global<const float> running_var;
   Global<float> running_update;  // with the running statistics: [2][C] new running mean, var
-  Global<float> coefficients;  // optional: [3][C] mean, invstd * gamma, beta
-  Global<float> batch_mean;    // optional (calibration): the batch's mean and M2
+  Global<float> coefficients;    // optional: [3][C] mean, invstd * gamma, beta
+  Global<float> batch_mean;      // optional (calibration): the batch's mean and M2
   Global<float> batch_m2;
 };
 
