@@ -222,6 +222,41 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
 
 // ---- channels last -------------------------------------------------------------------------
 
+// Rows a channels-last pass has in flight per thread: each group's packs are all fetched before
+// the first is used (use(u, r) in row order, as one row at a time would), so that a thread keeps
+// kRowsInFlight 16-byte loads outstanding (per tensor read) instead of one: with the 512 threads
+// per SM these passes run at, 32 KiB in flight per SM instead of 8 (Little's law on Hopper wants
+// about 32, docs/performance_model.md).
+constexpr int kRowsInFlight = 4;
+
+// The rows [begin, end) of a chunk: rows / chunks each, the first rows % chunks of them one more,
+// so that any number of chunks (whole waves, ops/batch_norm/batch_norm_plan.cpp) splits the rows.
+struct ChunkRows {
+  int64_t begin, end;
+};
+
+CUNORM_DEVICE ChunkRows channels_last_rows(const ChannelsLastTiling& t, int64_t chunk) {
+  const int64_t each = t.rows / t.chunks, longer = t.rows % t.chunks;
+  const int64_t begin = chunk * each + (chunk < longer ? chunk : longer);
+  return {begin, begin + each + (chunk < longer ? 1 : 0)};
+}
+
+// Visits rows r0, r0 + step, ... < r1: fetch(u, r) for each row of a group of kRowsInFlight, then
+// use(u, r) for each, in order; the last group's missing rows are skipped (one body, no tail loop).
+template <class Fetch, class Use>
+CUNORM_DEVICE void for_rows_in_flight(int64_t r0, int64_t r1, int64_t step, Fetch&& fetch, Use&& use) {
+  for (int64_t r = r0; r < r1; r += kRowsInFlight * step) {
+    CUNORM_UNROLL
+    for (int u = 0; u < kRowsInFlight; ++u) {
+      if (r + u * step < r1) fetch(u, r + u * step);
+    }
+    CUNORM_UNROLL
+    for (int u = 0; u < kRowsInFlight; ++u) {
+      if (r + u * step < r1) use(u, r + u * step);
+    }
+  }
+}
+
 // Each thread owns VEC consecutive channels (the same for every row it visits); the partial of a
 // chunk is the fixed-order tree over the block's rows of threads, through shared memory.
 template <BatchNormReduction kMode, class XLoad, class DyLoad, class Store, int VEC>
@@ -250,19 +285,29 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     float shift[VEC] = {};
     CUNORM_UNROLL
     for (int e = 0; e < VEC; ++e) s[e] = Reducer::empty();
-    const int64_t r1 = (chunk + 1) * t.rows_per_chunk < t.rows ? (chunk + 1) * t.rows_per_chunk : t.rows;
+    const ChunkRows rows = channels_last_rows(t, chunk);
     if (active) {
-      for (int64_t r = chunk * t.rows_per_chunk + threadIdx.y; r < r1; r += blockDim.y) {
-        float x[VEC], dy[VEC] = {}, dx[VEC];
-        load_values<VEC>(a.x, r * t.c + c0, x);
-        if constexpr (kMode == BatchNormReduction::kGradients) load_values<VEC>(a.dy, r * t.c + c0, dy);
-        CUNORM_UNROLL
-        for (int e = 0; e < VEC; ++e) {
-          accumulate<kMode>(s[e], shift[e], x[e], dy[e], mean[e], invstd[e]);
-          dx[e] = dy[e] * dx_scale[e];
-        }
-        if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) a.dx.template store<VEC>(r * t.c + c0, dx);
-      }
+      Pack<typename XLoad::Cached, VEC> xs[kRowsInFlight] = {};
+      Pack<typename DyLoad::Cached, VEC> dys[kRowsInFlight] = {};
+      for_rows_in_flight(
+          rows.begin + threadIdx.y, rows.end, blockDim.y,
+          [&](int u, int64_t r) {
+            xs[u] = a.x.template fetch<VEC>(r * t.c + c0);
+            if constexpr (kMode == BatchNormReduction::kGradients) dys[u] = a.dy.template fetch<VEC>(r * t.c + c0);
+          },
+          [&](int u, int64_t r) {
+            float x[VEC], dy[VEC] = {}, dx[VEC];
+            XLoad::template unpack<VEC>(xs[u], x);
+            if constexpr (kMode == BatchNormReduction::kGradients) DyLoad::template unpack<VEC>(dys[u], dy);
+            CUNORM_UNROLL
+            for (int e = 0; e < VEC; ++e) {
+              accumulate<kMode>(s[e], shift[e], x[e], dy[e], mean[e], invstd[e]);
+              dx[e] = dy[e] * dx_scale[e];
+            }
+            if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) {
+              a.dx.template store<VEC>(r * t.c + c0, dx);
+            }
+          });
     }
     CUNORM_UNROLL
     for (int e = 0; e < VEC; ++e) unshift<kMode>(s[e], shift[e]);
@@ -301,15 +346,23 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     for (int e = 0; e < VEC; ++e) commit_running_statistics(a.running, t.c, c0 + e);
   }
   for (int64_t chunk = blockIdx.y; chunk < t.chunks; chunk += gridDim.y) {
-    const int64_t r1 = (chunk + 1) * t.rows_per_chunk < t.rows ? (chunk + 1) * t.rows_per_chunk : t.rows;
-    for (int64_t r = chunk * t.rows_per_chunk + threadIdx.y; r < r1; r += blockDim.y) {
-      float x[VEC], dy[VEC] = {}, out[VEC];
-      load_values<VEC>(a.x, r * t.c + c0, x);
-      if constexpr (kMap == BatchNormMap::kBackward) load_values<VEC>(a.dy, r * t.c + c0, dy);
-      CUNORM_UNROLL
-      for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k[e]);
-      a.out.template store<VEC>(r * t.c + c0, out);
-    }
+    const ChunkRows rows = channels_last_rows(t, chunk);
+    Pack<typename XLoad::Cached, VEC> xs[kRowsInFlight] = {};
+    Pack<typename DyLoad::Cached, VEC> dys[kRowsInFlight] = {};
+    for_rows_in_flight(
+        rows.begin + threadIdx.y, rows.end, blockDim.y,
+        [&](int u, int64_t r) {
+          xs[u] = a.x.template fetch<VEC>(r * t.c + c0);
+          if constexpr (kMap == BatchNormMap::kBackward) dys[u] = a.dy.template fetch<VEC>(r * t.c + c0);
+        },
+        [&](int u, int64_t r) {
+          float x[VEC], dy[VEC] = {}, out[VEC];
+          XLoad::template unpack<VEC>(xs[u], x);
+          if constexpr (kMap == BatchNormMap::kBackward) DyLoad::template unpack<VEC>(dys[u], dy);
+          CUNORM_UNROLL
+          for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k[e]);
+          a.out.template store<VEC>(r * t.c + c0, out);
+        });
   }
 }
 

@@ -1,8 +1,8 @@
 // Tiling of BatchNorm's passes (ops/batch_norm/batch_norm_passes.cuh). The per-channel statistics and
-// gradient sums are split into chunks so that every pass launches at least two blocks per SM
-// whenever the tensor has enough elements (e.g. C = 64, N*S = 802816 on a 132-SM H100: 264
-// blocks or more), and no block takes more than about 64K elements (256 threads of at most 256
-// elements each); the chunks' partial states are merged per channel in a fixed order. NCHW with S == 1 has the memory
+// gradient sums are split into chunks so that every pass launches two blocks per SM whenever the
+// tensor has enough elements (e.g. C = 64, N*S = 802816 on a 132-SM H100: 264 blocks or more;
+// channels last in whole waves of 2 x SMs, as near as whole channel tiles allow), and no block
+// takes more than about 64K elements (256 threads of about 256 elements each); the chunks' partial states are merged per channel in a fixed order. NCHW with S == 1 has the memory
 // order of NHWC and is served by the channels-last passes. Vector accesses of 16 bytes need x, dy and the output
 // 16-byte aligned and the contiguous extent (S for NCHW, C for NHWC) a multiple of the pack.
 #include <algorithm>
@@ -62,13 +62,14 @@ void plan_channels_last(const BatchNormCall& call, int64_t channel_packs, const 
   const int64_t rows = call.n * call.s;
   const int64_t bx = std::min<int64_t>(32, next_power_of_two(channel_packs));
   const int64_t tiles = ceil_div(channel_packs, bx);
-  const int64_t target = wanted_chunks(tiles, rows * bx * plan.vec, d);
-  const int64_t rows_per_wanted_chunk = std::max<int64_t>(1, rows / target);
-  const int64_t by =
-      std::min(std::max<int64_t>(1, block_threads(rows * bx) / bx), previous_power_of_two(rows_per_wanted_chunk));
-  const int64_t rows_per_chunk = std::max(by, rows_per_wanted_chunk / by * by);
-  plan.chunks = ceil_div(rows, rows_per_chunk);
-  plan.last = kernels::ChannelsLastTiling{rows, call.c, rows_per_chunk, plan.chunks};
+  // Whole waves of two blocks per SM: a grid one block past a wave waits a whole block's time
+  // for it (these passes run two 256-thread blocks per SM, ~90 registers each).
+  const int64_t wave = std::max<int64_t>(1, 2 * static_cast<int64_t>(d.sm_count) / tiles);
+  const int64_t target = ceil_div(wanted_chunks(tiles, rows * bx * plan.vec, d), wave) * wave;
+  plan.chunks = std::max<int64_t>(1, std::min(target, rows));
+  const int64_t by = std::min(std::max<int64_t>(1, block_threads(rows * bx) / bx),
+                              previous_power_of_two(std::max<int64_t>(1, rows / plan.chunks)));
+  plan.last = kernels::ChannelsLastTiling{rows, call.c, plan.chunks};
   plan.block = dim3(static_cast<unsigned>(bx), static_cast<unsigned>(by));
   plan.grid = dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(std::min<int64_t>(plan.chunks, 65535)));
 }

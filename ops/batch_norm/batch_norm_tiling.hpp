@@ -19,8 +19,7 @@ struct ChannelsFirstTiling {
 struct ChannelsLastTiling {
   int64_t rows;  // N*S
   int64_t c;
-  int64_t rows_per_chunk;  // a multiple of blockDim.y
-  int64_t chunks;
+  int64_t chunks;  // of rows, split as evenly as integers allow (channels_last_rows)
 };
 
 }  // namespace cunorm::kernels
