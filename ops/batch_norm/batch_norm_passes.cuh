@@ -137,6 +137,37 @@ CUNORM_DEVICE void unshift(State& s, float shift) {
   }
 }
 
+// Packs a pass has in flight per thread: each group of kInFlight packs is fetched whole before
+// its first pack is used (use(u, i) in order, as one pack at a time would), so that a thread keeps
+// kInFlight 16-byte loads outstanding per tensor read instead of one. Channels last runs two
+// 256-thread blocks per SM (~90 registers) and keeps 4 per tensor; channels first runs four or
+// more (its grids are chunks x C blocks, and a 512-block grid on 132 SMs at 3 blocks per SM ends
+// a third full) and keeps 32 bytes per thread: 2 packs of x, or 1 each of x and dy, which holds
+// them at the registers they had (4 packs took ~76: 3 blocks per SM; a 64-register bound spills
+// on sm_100). 32 KiB in flight per SM either way, where one pack of x kept 8 to 16 (Little's law
+// on Hopper wants about 32, docs/performance_model.md).
+constexpr int kChannelsLastInFlight = 4;
+// Channels first: packs per thread for a pass that reads kTensors of x and dy.
+template <int kTensors>
+constexpr int kChannelsFirstInFlight = 2 / kTensors;
+
+// Visits positions i0, i0 + step, ... < i1: fetch(u, i) for each of a group of kInFlight, then
+// use(u, i) for each, in order; the last group's missing positions are skipped (one body, no tail
+// loop).
+template <int kInFlight, class Fetch, class Use>
+CUNORM_DEVICE void for_packs_in_flight(int64_t i0, int64_t i1, int64_t step, Fetch&& fetch, Use&& use) {
+  for (int64_t i = i0; i < i1; i += kInFlight * step) {
+    CUNORM_UNROLL
+    for (int u = 0; u < kInFlight; ++u) {
+      if (i + u * step < i1) fetch(u, i + u * step);
+    }
+    CUNORM_UNROLL
+    for (int u = 0; u < kInFlight; ++u) {
+      if (i + u * step < i1) use(u, i + u * step);
+    }
+  }
+}
+
 // ---- channels first ------------------------------------------------------------------------
 
 // The element range of a chunk of a channel: n in [n0, n1), packs of S in [p0, p1).
@@ -156,14 +187,17 @@ CUNORM_DEVICE ChannelsFirstChunk channels_first_chunk(const ChannelsFirstTiling&
   return r;
 }
 
-// Calls visit(index) with the first element index of each pack of channel c in the chunk that
-// this thread covers: rows of n by threadIdx.y, packs of S by threadIdx.x (coalesced).
-template <int VEC, class Visit>
+// Calls fetch(u, index) and use(u, index) with the first element index of each pack of channel c
+// in the chunk that this thread covers (for_packs_in_flight along each plane): rows of n by
+// threadIdx.y, packs of S by threadIdx.x (coalesced).
+template <int VEC, int kInFlight, class Fetch, class Use>
 CUNORM_DEVICE void for_each_pack_channels_first(const ChannelsFirstTiling& t, const ChannelsFirstChunk& chunk,
-                                                int64_t c, Visit&& visit) {
+                                                int64_t c, Fetch&& fetch, Use&& use) {
   for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
     const int64_t plane = (n * t.c + c) * t.s;
-    for (int64_t p = chunk.p0 + threadIdx.x; p < chunk.p1; p += blockDim.x) visit(plane + p * VEC);
+    for_packs_in_flight<kInFlight>(
+        chunk.p0 + threadIdx.x, chunk.p1, blockDim.x, [&](int u, int64_t p) { fetch(u, plane + p * VEC); },
+        [&](int u, int64_t p) { use(u, plane + p * VEC); });
   }
 }
 
@@ -184,17 +218,26 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     }
     typename Reducer::State s = Reducer::empty();
     float shift = 0.0f;
-    for_each_pack_channels_first<VEC>(t, chunk, c, [&](int64_t at) {
-      float x[VEC], dy[VEC] = {}, dx[VEC];
-      load_values<VEC>(a.x, at, x);
-      if constexpr (kMode == BatchNormReduction::kGradients) load_values<VEC>(a.dy, at, dy);
-      CUNORM_UNROLL
-      for (int e = 0; e < VEC; ++e) {
-        accumulate<kMode>(s, shift, x[e], dy[e], mean, invstd);
-        dx[e] = dy[e] * dx_scale;
-      }
-      if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) a.dx.template store<VEC>(at, dx);
-    });
+    constexpr int kInFlight = kChannelsFirstInFlight < kMode == BatchNormReduction::kGradients ? 2 : 1 > ;
+    Pack<typename XLoad::Cached, VEC> xs[kInFlight] = {};
+    Pack<typename DyLoad::Cached, VEC> dys[kInFlight] = {};
+    for_each_pack_channels_first<VEC, kInFlight>(
+        t, chunk, c,
+        [&](int u, int64_t at) {
+          xs[u] = a.x.template fetch<VEC>(at);
+          if constexpr (kMode == BatchNormReduction::kGradients) dys[u] = a.dy.template fetch<VEC>(at);
+        },
+        [&](int u, int64_t at) {
+          float x[VEC], dy[VEC] = {}, dx[VEC];
+          XLoad::template unpack<VEC>(xs[u], x);
+          if constexpr (kMode == BatchNormReduction::kGradients) DyLoad::template unpack<VEC>(dys[u], dy);
+          CUNORM_UNROLL
+          for (int e = 0; e < VEC; ++e) {
+            accumulate<kMode>(s, shift, x[e], dy[e], mean, invstd);
+            dx[e] = dy[e] * dx_scale;
+          }
+          if (kMode == BatchNormReduction::kGradients && !a.dx.is_null()) a.dx.template store<VEC>(at, dx);
+        });
     unshift<kMode>(s, shift);
     s = Reduce(reduce_storage).all_reduce(s);
     if (tid == 0) store_state(a.partials, static_cast<int64_t>(blockIdx.x) * t.c + c, s);
@@ -209,25 +252,27 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     float k[4];
     load_coefficients<kMapCoefficients<kMap>>(a.coefficients, t.c, c, k);
     if (blockIdx.x == 0 && threadIdx.x == 0 && threadIdx.y == 0) commit_running_statistics(a.running, t.c, c);
-    for_each_pack_channels_first<VEC>(t, chunk, c, [&](int64_t at) {
-      float x[VEC], dy[VEC] = {}, out[VEC];
-      load_values<VEC>(a.x, at, x);
-      if constexpr (kMap == BatchNormMap::kBackward) load_values<VEC>(a.dy, at, dy);
-      CUNORM_UNROLL
-      for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k);
-      a.out.template store<VEC>(at, out);
-    });
+    constexpr int kInFlight = kChannelsFirstInFlight < kMap == BatchNormMap::kBackward ? 2 : 1 > ;
+    Pack<typename XLoad::Cached, VEC> xs[kInFlight] = {};
+    Pack<typename DyLoad::Cached, VEC> dys[kInFlight] = {};
+    for_each_pack_channels_first<VEC, kInFlight>(
+        t, chunk, c,
+        [&](int u, int64_t at) {
+          xs[u] = a.x.template fetch<VEC>(at);
+          if constexpr (kMap == BatchNormMap::kBackward) dys[u] = a.dy.template fetch<VEC>(at);
+        },
+        [&](int u, int64_t at) {
+          float x[VEC], dy[VEC] = {}, out[VEC];
+          XLoad::template unpack<VEC>(xs[u], x);
+          if constexpr (kMap == BatchNormMap::kBackward) DyLoad::template unpack<VEC>(dys[u], dy);
+          CUNORM_UNROLL
+          for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k);
+          a.out.template store<VEC>(at, out);
+        });
   }
 }
 
 // ---- channels last -------------------------------------------------------------------------
-
-// Rows a channels-last pass has in flight per thread: each group's packs are all fetched before
-// the first is used (use(u, r) in row order, as one row at a time would), so that a thread keeps
-// kRowsInFlight 16-byte loads outstanding (per tensor read) instead of one: with the 512 threads
-// per SM these passes run at, 32 KiB in flight per SM instead of 8 (Little's law on Hopper wants
-// about 32, docs/performance_model.md).
-constexpr int kRowsInFlight = 4;
 
 // The rows [begin, end) of a chunk: rows / chunks each, the first rows % chunks of them one more,
 // so that any number of chunks (whole waves, ops/batch_norm/batch_norm_plan.cpp) splits the rows.
@@ -239,22 +284,6 @@ CUNORM_DEVICE ChunkRows channels_last_rows(const ChannelsLastTiling& t, int64_t 
   const int64_t each = t.rows / t.chunks, longer = t.rows % t.chunks;
   const int64_t begin = chunk * each + (chunk < longer ? chunk : longer);
   return {begin, begin + each + (chunk < longer ? 1 : 0)};
-}
-
-// Visits rows r0, r0 + step, ... < r1: fetch(u, r) for each row of a group of kRowsInFlight, then
-// use(u, r) for each, in order; the last group's missing rows are skipped (one body, no tail loop).
-template <class Fetch, class Use>
-CUNORM_DEVICE void for_rows_in_flight(int64_t r0, int64_t r1, int64_t step, Fetch&& fetch, Use&& use) {
-  for (int64_t r = r0; r < r1; r += kRowsInFlight * step) {
-    CUNORM_UNROLL
-    for (int u = 0; u < kRowsInFlight; ++u) {
-      if (r + u * step < r1) fetch(u, r + u * step);
-    }
-    CUNORM_UNROLL
-    for (int u = 0; u < kRowsInFlight; ++u) {
-      if (r + u * step < r1) use(u, r + u * step);
-    }
-  }
 }
 
 // Each thread owns VEC consecutive channels (the same for every row it visits); the partial of a
@@ -287,9 +316,9 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     for (int e = 0; e < VEC; ++e) s[e] = Reducer::empty();
     const ChunkRows rows = channels_last_rows(t, chunk);
     if (active) {
-      Pack<typename XLoad::Cached, VEC> xs[kRowsInFlight] = {};
-      Pack<typename DyLoad::Cached, VEC> dys[kRowsInFlight] = {};
-      for_rows_in_flight(
+      Pack<typename XLoad::Cached, VEC> xs[kChannelsLastInFlight] = {};
+      Pack<typename DyLoad::Cached, VEC> dys[kChannelsLastInFlight] = {};
+      for_packs_in_flight<kChannelsLastInFlight>(
           rows.begin + threadIdx.y, rows.end, blockDim.y,
           [&](int u, int64_t r) {
             xs[u] = a.x.template fetch<VEC>(r * t.c + c0);
@@ -347,9 +376,9 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   }
   for (int64_t chunk = blockIdx.y; chunk < t.chunks; chunk += gridDim.y) {
     const ChunkRows rows = channels_last_rows(t, chunk);
-    Pack<typename XLoad::Cached, VEC> xs[kRowsInFlight] = {};
-    Pack<typename DyLoad::Cached, VEC> dys[kRowsInFlight] = {};
-    for_rows_in_flight(
+    Pack<typename XLoad::Cached, VEC> xs[kChannelsLastInFlight] = {};
+    Pack<typename DyLoad::Cached, VEC> dys[kChannelsLastInFlight] = {};
+    for_packs_in_flight<kChannelsLastInFlight>(
         rows.begin + threadIdx.y, rows.end, blockDim.y,
         [&](int u, int64_t r) {
           xs[u] = a.x.template fetch<VEC>(r * t.c + c0);
