@@ -168,6 +168,21 @@ CUNORM_DEVICE void for_packs_in_flight(int64_t i0, int64_t i1, int64_t step, Fet
   }
 }
 
+// The packs of x (and of dy when kWithDy) that a thread has fetched ahead, kInFlight of each.
+template <class XLoad, class DyLoad, int VEC, int kInFlight, bool kWithDy>
+struct PacksInFlight {
+  Pack<typename XLoad::Cached, VEC> x[kInFlight] = {};
+  Pack<typename DyLoad::Cached, VEC> dy[kInFlight] = {};
+  CUNORM_DEVICE void fetch(const XLoad& x_load, const DyLoad& dy_load, int u, int64_t at) {
+    x[u] = x_load.template fetch<VEC>(at);
+    if constexpr (kWithDy) dy[u] = dy_load.template fetch<VEC>(at);
+  }
+  CUNORM_DEVICE void unpack(int u, float (&x_values)[VEC], float (&dy_values)[VEC]) const {
+    XLoad::template unpack<VEC>(x[u], x_values);
+    if constexpr (kWithDy) DyLoad::template unpack<VEC>(dy[u], dy_values);
+  }
+};
+
 // ---- channels first ------------------------------------------------------------------------
 
 // The element range of a chunk of a channel: n in [n0, n1), packs of S in [p0, p1).
@@ -218,19 +233,14 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     }
     typename Reducer::State s = Reducer::empty();
     float shift = 0.0f;
-    constexpr int kInFlight = kChannelsFirstInFlight < kMode == BatchNormReduction::kGradients ? 2 : 1 > ;
-    Pack<typename XLoad::Cached, VEC> xs[kInFlight] = {};
-    Pack<typename DyLoad::Cached, VEC> dys[kInFlight] = {};
+    constexpr bool kReadsDy = kMode == BatchNormReduction::kGradients;
+    constexpr int kInFlight = kChannelsFirstInFlight<(kReadsDy ? 2 : 1)>;
+    PacksInFlight<XLoad, DyLoad, VEC, kInFlight, kReadsDy> packs;
     for_each_pack_channels_first<VEC, kInFlight>(
-        t, chunk, c,
-        [&](int u, int64_t at) {
-          xs[u] = a.x.template fetch<VEC>(at);
-          if constexpr (kMode == BatchNormReduction::kGradients) dys[u] = a.dy.template fetch<VEC>(at);
-        },
+        t, chunk, c, [&](int u, int64_t at) { packs.fetch(a.x, a.dy, u, at); },
         [&](int u, int64_t at) {
           float x[VEC], dy[VEC] = {}, dx[VEC];
-          XLoad::template unpack<VEC>(xs[u], x);
-          if constexpr (kMode == BatchNormReduction::kGradients) DyLoad::template unpack<VEC>(dys[u], dy);
+          packs.unpack(u, x, dy);
           CUNORM_UNROLL
           for (int e = 0; e < VEC; ++e) {
             accumulate<kMode>(s, shift, x[e], dy[e], mean, invstd);
@@ -252,19 +262,14 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     float k[4];
     load_coefficients<kMapCoefficients<kMap>>(a.coefficients, t.c, c, k);
     if (blockIdx.x == 0 && threadIdx.x == 0 && threadIdx.y == 0) commit_running_statistics(a.running, t.c, c);
-    constexpr int kInFlight = kChannelsFirstInFlight < kMap == BatchNormMap::kBackward ? 2 : 1 > ;
-    Pack<typename XLoad::Cached, VEC> xs[kInFlight] = {};
-    Pack<typename DyLoad::Cached, VEC> dys[kInFlight] = {};
+    constexpr bool kReadsDy = kMap == BatchNormMap::kBackward;
+    constexpr int kInFlight = kChannelsFirstInFlight<(kReadsDy ? 2 : 1)>;
+    PacksInFlight<XLoad, DyLoad, VEC, kInFlight, kReadsDy> packs;
     for_each_pack_channels_first<VEC, kInFlight>(
-        t, chunk, c,
-        [&](int u, int64_t at) {
-          xs[u] = a.x.template fetch<VEC>(at);
-          if constexpr (kMap == BatchNormMap::kBackward) dys[u] = a.dy.template fetch<VEC>(at);
-        },
+        t, chunk, c, [&](int u, int64_t at) { packs.fetch(a.x, a.dy, u, at); },
         [&](int u, int64_t at) {
           float x[VEC], dy[VEC] = {}, out[VEC];
-          XLoad::template unpack<VEC>(xs[u], x);
-          if constexpr (kMap == BatchNormMap::kBackward) DyLoad::template unpack<VEC>(dys[u], dy);
+          packs.unpack(u, x, dy);
           CUNORM_UNROLL
           for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k);
           a.out.template store<VEC>(at, out);
@@ -316,18 +321,14 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     for (int e = 0; e < VEC; ++e) s[e] = Reducer::empty();
     const ChunkRows rows = channels_last_rows(t, chunk);
     if (active) {
-      Pack<typename XLoad::Cached, VEC> xs[kChannelsLastInFlight] = {};
-      Pack<typename DyLoad::Cached, VEC> dys[kChannelsLastInFlight] = {};
+      constexpr bool kReadsDy = kMode == BatchNormReduction::kGradients;
+      PacksInFlight<XLoad, DyLoad, VEC, kChannelsLastInFlight, kReadsDy> packs;
       for_packs_in_flight<kChannelsLastInFlight>(
           rows.begin + threadIdx.y, rows.end, blockDim.y,
-          [&](int u, int64_t r) {
-            xs[u] = a.x.template fetch<VEC>(r * t.c + c0);
-            if constexpr (kMode == BatchNormReduction::kGradients) dys[u] = a.dy.template fetch<VEC>(r * t.c + c0);
-          },
+          [&](int u, int64_t r) { packs.fetch(a.x, a.dy, u, r * t.c + c0); },
           [&](int u, int64_t r) {
             float x[VEC], dy[VEC] = {}, dx[VEC];
-            XLoad::template unpack<VEC>(xs[u], x);
-            if constexpr (kMode == BatchNormReduction::kGradients) DyLoad::template unpack<VEC>(dys[u], dy);
+            packs.unpack(u, x, dy);
             CUNORM_UNROLL
             for (int e = 0; e < VEC; ++e) {
               accumulate<kMode>(s[e], shift[e], x[e], dy[e], mean[e], invstd[e]);
@@ -376,18 +377,14 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   }
   for (int64_t chunk = blockIdx.y; chunk < t.chunks; chunk += gridDim.y) {
     const ChunkRows rows = channels_last_rows(t, chunk);
-    Pack<typename XLoad::Cached, VEC> xs[kChannelsLastInFlight] = {};
-    Pack<typename DyLoad::Cached, VEC> dys[kChannelsLastInFlight] = {};
+    constexpr bool kReadsDy = kMap == BatchNormMap::kBackward;
+    PacksInFlight<XLoad, DyLoad, VEC, kChannelsLastInFlight, kReadsDy> packs;
     for_packs_in_flight<kChannelsLastInFlight>(
         rows.begin + threadIdx.y, rows.end, blockDim.y,
-        [&](int u, int64_t r) {
-          xs[u] = a.x.template fetch<VEC>(r * t.c + c0);
-          if constexpr (kMap == BatchNormMap::kBackward) dys[u] = a.dy.template fetch<VEC>(r * t.c + c0);
-        },
+        [&](int u, int64_t r) { packs.fetch(a.x, a.dy, u, r * t.c + c0); },
         [&](int u, int64_t r) {
           float x[VEC], dy[VEC] = {}, out[VEC];
-          XLoad::template unpack<VEC>(xs[u], x);
-          if constexpr (kMap == BatchNormMap::kBackward) DyLoad::template unpack<VEC>(dys[u], dy);
+          packs.unpack(u, x, dy);
           CUNORM_UNROLL
           for (int e = 0; e < VEC; ++e) out[e] = batch_norm_map<kMap>(x[e], dy[e], k[e]);
           a.out.template store<VEC>(r * t.c + c0, out);
