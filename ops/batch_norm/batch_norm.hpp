@@ -68,7 +68,7 @@ struct BatchNormPlan {
   dim3 finalize_grid{1, 1, 1};
   // Workspace layout, in bytes from its start.
   std::size_t partials_offset = 0;      // chunks x C states
-  std::size_t coefficients_offset = 0;  // 4 x C floats
+  std::size_t coefficients_offset = 0;  // training, backward: 4 x C floats a finalize writes for the map
   std::size_t batch_offset = 0;         // 2 x C floats: calibration, the batch's (mean, M2);
                                         // training, the new running (mean, var) the last pass commits
   std::size_t workspace_bytes = 0;

@@ -10,7 +10,8 @@
 //     or the batch's (mean, M2).
 //   finalize_gradients (backward): dgamma = sum(dy * xhat), dbeta = sum(dy); for the training
 //     backward the coefficients of dx = g*invstd * (dy - mean(dy) - (x - mean) * invstd * mean(dy*xhat)).
-//   inference_coefficients: per channel from the running statistics, before the inference passes.
+//   RunningCoefficients: the inference passes' per-channel values from the running statistics,
+//     computed in the pass that uses them (no launch of their own).
 #pragma once
 
 #include <cstdint>
@@ -123,35 +124,34 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kFinalizeChannelsPerBlock * 32, 1)
   }
 }
 
+// The inference passes' per-channel values, computed from the running statistics by each thread
+// that uses them, so that no launch has to write them first: forward, k = (scale, shift) with
+// scale = gamma / sqrt(var + eps), shift = beta - mean * scale; backward, k = (mean, invstd,
+// dx scale = gamma * invstd), the values the gradient reduction reads (the interface of CoefficientRows,
+// batch_norm_passes.cuh).
 template <class P>
-struct BatchNormInferenceArgs {
-  int64_t c;
-  float eps;
+struct RunningCoefficients {
   Global<const float> running_mean;
   Global<const float> running_var;
-  Global<const P> gamma;
-  Global<const P> beta;
-  // Forward: [2][C] scale = gamma / sqrt(var + eps), shift = beta - mean * scale.
-  // Backward: [3][C] mean, invstd, dx scale = gamma * invstd (the layout the reductions read).
+  Global<const P> gamma;  // null: 1
+  Global<const P> beta;   // null: 0 (forward only)
+  float eps;
   bool for_backward;
-  Global<float> coefficients;
-};
-
-template <class P>
-CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(256, 1) batch_norm_inference_coefficients(BatchNormInferenceArgs<P> a) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= a.c) return;
-  const float mean = load_one(a.running_mean, c);
-  const float invstd = reciprocal_sqrt(load_one(a.running_var, c) + a.eps);
-  const float scale = parameter_or(a.gamma, c, 1.0f) * invstd;
-  if (a.for_backward) {
-    store_one(a.coefficients, c, mean);
-    store_one(a.coefficients, a.c + c, invstd);
-    store_one(a.coefficients, 2 * a.c + c, scale);
-  } else {
-    store_one(a.coefficients, c, scale);
-    store_one(a.coefficients, a.c + c, parameter_or(a.beta, c, 0.0f) - mean * scale);
+  CUNORM_DEVICE void load(int64_t c, float (&k)[4]) const {
+    const float mean = load_one(running_mean, c);
+    const float invstd = reciprocal_sqrt(load_one(running_var, c) + eps);
+    const float scale = parameter_or(gamma, c, 1.0f) * invstd;
+    if (for_backward) {
+      k[0] = mean;
+      k[1] = invstd;
+      k[2] = scale;
+    } else {
+      k[0] = scale;
+      k[1] = parameter_or(beta, c, 0.0f) - mean * scale;
+      k[2] = 0.0f;
+    }
+    k[3] = 0.0f;
   }
-}
+};
 
 }  // namespace cunorm::kernels

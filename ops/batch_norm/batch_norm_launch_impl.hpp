@@ -2,10 +2,12 @@
 //   training:            statistics partials -> finalize (saved statistics, coefficients, the
 //                        running statistics' new values) -> normalize (commits the running
 //                        statistics: a call failing earlier leaves them)  x read twice, y written
-//   inference:           coefficients from the running statistics -> one FMA per element
+//   inference:           one FMA per element, its coefficients computed from the running
+//                        statistics by each thread (RunningCoefficients): one launch
 //   backward:            gradient partials -> finalize (dgamma, dbeta, dx coefficients) -> dx
 //                                                                     x, dy read twice, dx written
-//   backward inference:  coefficients -> dx fused with the gradient partials -> finalize
+//   backward inference:  dx fused with the gradient partials (coefficients as the inference's)
+//                        -> finalize (dgamma, dbeta; no launch when neither is asked for)
 //   calibration batch:   statistics partials -> finalize (the batch's mean and M2)
 #pragma once
 
@@ -51,24 +53,14 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
   finalize.block = dim3(kernels::kFinalizeChannelsPerBlock * 32);
   finalize.label = plan.label;
   finalize.label.suffix = "finalize";
-  LaunchShape per_channel;
-  per_channel.grid = dim3(static_cast<unsigned>((c + 255) / 256));
-  per_channel.block = dim3(256);
-  per_channel.label = plan.label;
-  per_channel.label.suffix = "coefficients";
-
-  // The per-channel scale and shift from the running statistics (and, for a backward, the dx
-  // scale), into the coefficients.
-  auto inference_coefficients = [&](bool for_backward) {
-    const kernels::BatchNormInferenceArgs<P> args{c,
-                                                  call.eps,
-                                                  Global<const float>(call.running_mean),
-                                                  Global<const float>(call.running_var),
-                                                  gamma,
-                                                  beta,
-                                                  for_backward,
-                                                  Global<float>(coefficients)};
-    return launcher.launch(per_channel, kernels::batch_norm_inference_coefficients<P>, args);
+  // The inference passes' coefficients, from the running statistics.
+  auto running_coefficients = [&](bool for_backward) {
+    return kernels::RunningCoefficients<P>{Global<const float>(call.running_mean),
+                                           Global<const float>(call.running_var),
+                                           gamma,
+                                           beta,
+                                           call.eps,
+                                           for_backward};
   };
   // dgamma and dbeta from the partials, and the map's coefficients when `out` is given.
   auto finalize_gradients = [&](Global<const float> mean, Global<const float> invstd, Global<float> out) {
@@ -87,21 +79,27 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
   constexpr int kVector = 16 / sizeof(T);
   return dispatch_int<1, kVector>("vec", plan.vec, [&](auto vec) -> Status {
     constexpr int VEC = decltype(vec)::value;
-    auto reduce = [&](auto mode, const kernels::BatchNormReduceArgs<Load, Load, Store>& args) {
+    auto reduce = [&](auto mode, const auto& args) {
       constexpr BatchNormReduction kMode = decltype(mode)::value;
+      using Coefficients = decltype(args.coefficients);
       return launch_pass(launcher, plan, "reduce",
-                         kernels::batch_norm_reduce_channels_first<kMode, Load, Load, Store, VEC>,
-                         kernels::batch_norm_reduce_channels_last<kMode, Load, Load, Store, VEC>, args);
+                         kernels::batch_norm_reduce_channels_first<kMode, Coefficients, Load, Load, Store, VEC>,
+                         kernels::batch_norm_reduce_channels_last<kMode, Coefficients, Load, Load, Store, VEC>, args);
     };
-    auto map = [&](auto kind, const kernels::BatchNormMapArgs<Load, Load, Store>& args) {
+    auto map = [&](auto kind, const auto& args) {
       constexpr BatchNormMap kMap = decltype(kind)::value;
-      return launch_pass(launcher, plan, "map", kernels::batch_norm_map_channels_first<kMap, Load, Load, Store, VEC>,
-                         kernels::batch_norm_map_channels_last<kMap, Load, Load, Store, VEC>, args);
+      using Coefficients = decltype(args.coefficients);
+      return launch_pass(launcher, plan, "map",
+                         kernels::batch_norm_map_channels_first<kMap, Coefficients, Load, Load, Store, VEC>,
+                         kernels::batch_norm_map_channels_last<kMap, Coefficients, Load, Load, Store, VEC>, args);
     };
     using Statistics = std::integral_constant<BatchNormReduction, BatchNormReduction::kStatistics>;
     using Gradients = std::integral_constant<BatchNormReduction, BatchNormReduction::kGradients>;
-    const kernels::BatchNormReduceArgs<Load, Load, Store> statistics_args{
-        x, {}, {}, {}, {}, {}, Global<float>(partials)};
+    using Running = kernels::RunningCoefficients<P>;
+    using Saved = kernels::SavedStatistics;
+    const Global<const float> coefficient_rows(coefficients);
+    const kernels::BatchNormReduceArgs<kernels::CoefficientRows<0>, Load, Load, Store> statistics_args{
+        x, {}, {}, {}, Global<float>(partials)};
     kernels::BatchNormStatisticsArgs<P> finalize_args{Global<const float>(partials),
                                                       plan.chunks,
                                                       c,
@@ -133,7 +131,8 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
         const kernels::BatchNormRunningCommit commit{Global<const float>(running_update),
                                                      Global<float>(call.running_mean), Global<float>(call.running_var)};
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kNormalize>{},
-                   {x, {}, Global<const float>(coefficients), out, commit});
+                   kernels::BatchNormMapArgs<kernels::CoefficientRows<3>, Load, Load, Store>{
+                       x, {}, {coefficient_rows, c}, out, commit});
       }
       case BatchNormKind::kCalibrationBatch: {
         CUNORM_RETURN_IF_ERROR(reduce(Statistics{}, statistics_args));
@@ -143,29 +142,24 @@ Status launch_batch_norm(Launcher& launcher, const BatchNormCall& call, const Ba
         return launcher.launch(finalize, kernels::batch_norm_finalize_statistics<P>, finalize_args);
       }
       case BatchNormKind::kInference: {
-        CUNORM_RETURN_IF_ERROR(inference_coefficients(false));
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kAffine>{},
-                   {x, {}, Global<const float>(coefficients), out, {}});
+                   kernels::BatchNormMapArgs<Running, Load, Load, Store>{x, {}, running_coefficients(false), out, {}});
       }
       case BatchNormKind::kBackward: {
-        CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, {x,
-                                                    dy,
-                                                    Global<const float>(call.saved_mean),
-                                                    Global<const float>(call.saved_invstd),
-                                                    {},
-                                                    {},
-                                                    Global<float>(partials)}));
-        CUNORM_RETURN_IF_ERROR(finalize_gradients(Global<const float>(call.saved_mean),
-                                                  Global<const float>(call.saved_invstd), Global<float>(coefficients)));
+        const Global<const float> mean(call.saved_mean), invstd(call.saved_invstd);
+        CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, kernels::BatchNormReduceArgs<Saved, Load, Load, Store>{
+                                                       x, dy, {mean, invstd}, {}, Global<float>(partials)}));
+        CUNORM_RETURN_IF_ERROR(finalize_gradients(mean, invstd, Global<float>(coefficients)));
         return map(std::integral_constant<BatchNormMap, BatchNormMap::kBackward>{},
-                   {x, dy, Global<const float>(coefficients), out, {}});
+                   kernels::BatchNormMapArgs<kernels::CoefficientRows<4>, Load, Load, Store>{
+                       x, dy, {coefficient_rows, c}, out, {}});
       }
       case BatchNormKind::kBackwardInference: {
-        CUNORM_RETURN_IF_ERROR(inference_coefficients(true));
-        const Global<const float> mean(coefficients), invstd(coefficients + c), dx_scale(coefficients + 2 * c);
-        CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, {x, dy, mean, invstd, dx_scale, out, Global<float>(partials)}));
+        // dgamma = sum(dy * xhat) and dbeta = sum(dy) need no statistics in the finalize.
+        CUNORM_RETURN_IF_ERROR(reduce(Gradients{}, kernels::BatchNormReduceArgs<Running, Load, Load, Store>{
+                                                       x, dy, running_coefficients(true), out, Global<float>(partials)}));
         if (call.dgamma == nullptr && call.dbeta == nullptr) return Status::ok();
-        return finalize_gradients(mean, invstd, {});
+        return finalize_gradients({}, {}, {});
       }
     }
     return Status::internal("unknown BatchNorm call");

@@ -35,17 +35,40 @@ enum class BatchNormReduction {
   kGradients,   // sum(dy), sum(dy * xhat) with xhat = (x - mean) * invstd; optionally dx = dy * dx_scale
 };
 
+// Where a pass finds its per-channel values k[0..3] (load(c, k); the values it does not use read
+// as 0): CoefficientRows, the first kRows rows of the [4][C] floats a finalize wrote to the
+// workspace; SavedStatistics, the training backward's saved mean and invstd; RunningCoefficients
+// (batch_norm_finalize.cuh), the inference's, computed from the running statistics in place.
+template <int kRows>
+struct CoefficientRows {
+  Global<const float> rows;  // [kRows][channels]
+  int64_t channels;
+  CUNORM_DEVICE void load(int64_t c, float (&k)[4]) const {
+    CUNORM_UNROLL
+    for (int i = 0; i < 4; ++i) k[i] = i < kRows ? load_one(rows, i * channels + c) : 0.0f;
+  }
+};
+
+struct SavedStatistics {
+  Global<const float> mean;
+  Global<const float> invstd;
+  CUNORM_DEVICE void load(int64_t c, float (&k)[4]) const {
+    k[0] = load_one(mean, c);
+    k[1] = load_one(invstd, c);
+    k[2] = 0.0f;
+    k[3] = 0.0f;
+  }
+};
+
 // x, dy and the stored output reached through functors (kernels/element_io.cuh), at the element's
 // index in the tensor: XLoad = DyLoad = DirectLoad<T>, Store = DirectStore<T> for the C API's calls.
-template <class XLoad, class DyLoad, class Store>
+template <class Coefficients, class XLoad, class DyLoad, class Store>
 struct BatchNormReduceArgs {
   XLoad x;
-  DyLoad dy;                 // gradients only
-  Global<const float> mean;  // gradients: per channel, the statistics xhat is formed with
-  Global<const float> invstd;
-  Global<const float> dx_scale;  // with dx: per channel
-  Store dx;                      // gradients, optional (is_null()): the inference backward's dx = dy * dx_scale
-  Global<float> partials;        // [chunks][C] states
+  DyLoad dy;                  // gradients only
+  Coefficients coefficients;  // gradients: per channel (mean, invstd) xhat is formed with, and with dx its scale
+  Store dx;                   // gradients, optional (is_null()): the inference backward's dx = dy * dx_scale
+  Global<float> partials;     // [chunks][C] states
 };
 
 template <BatchNormReduction kMode>
@@ -59,7 +82,7 @@ struct BatchNormReducer<BatchNormReduction::kGradients> {
   using Reducer = SumReducer<2>;
 };
 
-// Per-element maps. Coefficients are [k][C] floats prepared per channel.
+// Per-element maps, with coefficients k[0..3] per channel (CoefficientRows or RunningCoefficients).
 enum class BatchNormMap {
   kAffine,     // y = x * coef0 + coef1                        (inference: one FMA)
   kNormalize,  // y = (x - coef0) * coef1 + coef2              (training)
@@ -81,11 +104,11 @@ CUNORM_DEVICE void commit_running_statistics(const BatchNormRunningCommit& commi
   store_one(commit.running_var, c, load_one(commit.update, channels + c));
 }
 
-template <class XLoad, class DyLoad, class Store>
+template <class Coefficients, class XLoad, class DyLoad, class Store>
 struct BatchNormMapArgs {
   XLoad x;
   DyLoad dy;  // backward only
-  Global<const float> coefficients;
+  Coefficients coefficients;  // the map's k[0..3] per channel
   Store out;
   BatchNormRunningCommit running;  // training forward only
 };
@@ -99,17 +122,6 @@ CUNORM_DEVICE float batch_norm_map(float x, float dy, const float (&k)[4]) {
   } else {
     return k[0] * (dy - k[1] - k[2] * (x - k[3]));
   }
-}
-
-template <BatchNormMap kMap>
-constexpr int kMapCoefficients = kMap == BatchNormMap::kAffine      ? 2
-                                 : kMap == BatchNormMap::kNormalize ? 3
-                                                                    : 4;
-
-template <int kCount>
-CUNORM_DEVICE void load_coefficients(Global<const float> coefficients, int64_t channels, int64_t c, float (&k)[4]) {
-  CUNORM_UNROLL
-  for (int i = 0; i < 4; ++i) k[i] = i < kCount ? load_one(coefficients, i * channels + c) : 0.0f;
 }
 
 // One element's contribution to a thread's reduction state. Statistics run Welford on x minus
@@ -216,21 +228,18 @@ CUNORM_DEVICE void for_each_pack_channels_first(const ChannelsFirstTiling& t, co
   }
 }
 
-template <BatchNormReduction kMode, class XLoad, class DyLoad, class Store, int VEC>
+template <BatchNormReduction kMode, class Coefficients, class XLoad, class DyLoad, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
-    batch_norm_reduce_channels_first(BatchNormReduceArgs<XLoad, DyLoad, Store> a, ChannelsFirstTiling t) {
+    batch_norm_reduce_channels_first(BatchNormReduceArgs<Coefficients, XLoad, DyLoad, Store> a, ChannelsFirstTiling t) {
   using Reducer = typename BatchNormReducer<kMode>::Reducer;
   using Reduce = BlockAllReduce<Reducer>;
   CUNORM_SHARED(typename Reduce::TempStorage, reduce_storage);
   const ChannelsFirstChunk chunk = channels_first_chunk<VEC>(t, static_cast<int64_t>(blockIdx.x));
   const int tid = static_cast<int>(threadIdx.y * blockDim.x + threadIdx.x);
   for (int64_t c = blockIdx.y; c < t.c; c += gridDim.y) {
-    float mean = 0.0f, invstd = 0.0f, dx_scale = 0.0f;
-    if constexpr (kMode == BatchNormReduction::kGradients) {
-      mean = load_one(a.mean, c);
-      invstd = load_one(a.invstd, c);
-      if (!a.dx.is_null()) dx_scale = load_one(a.dx_scale, c);
-    }
+    float k[4] = {};
+    if constexpr (kMode == BatchNormReduction::kGradients) a.coefficients.load(c, k);
+    const float mean = k[0], invstd = k[1], dx_scale = k[2];
     typename Reducer::State s = Reducer::empty();
     float shift = 0.0f;
     constexpr bool kReadsDy = kMode == BatchNormReduction::kGradients;
@@ -254,13 +263,13 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   }
 }
 
-template <BatchNormMap kMap, class XLoad, class DyLoad, class Store, int VEC>
+template <BatchNormMap kMap, class Coefficients, class XLoad, class DyLoad, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
-    batch_norm_map_channels_first(BatchNormMapArgs<XLoad, DyLoad, Store> a, ChannelsFirstTiling t) {
+    batch_norm_map_channels_first(BatchNormMapArgs<Coefficients, XLoad, DyLoad, Store> a, ChannelsFirstTiling t) {
   const ChannelsFirstChunk chunk = channels_first_chunk<VEC>(t, static_cast<int64_t>(blockIdx.x));
   for (int64_t c = blockIdx.y; c < t.c; c += gridDim.y) {
     float k[4];
-    load_coefficients<kMapCoefficients<kMap>>(a.coefficients, t.c, c, k);
+    a.coefficients.load(c, k);
     if (blockIdx.x == 0 && threadIdx.x == 0 && threadIdx.y == 0) commit_running_statistics(a.running, t.c, c);
     constexpr bool kReadsDy = kMap == BatchNormMap::kBackward;
     constexpr int kInFlight = kChannelsFirstInFlight<(kReadsDy ? 2 : 1)>;
@@ -293,9 +302,9 @@ CUNORM_DEVICE ChunkRows channels_last_rows(const ChannelsLastTiling& t, int64_t 
 
 // Each thread owns VEC consecutive channels (the same for every row it visits); the partial of a
 // chunk is the fixed-order tree over the block's rows of threads, through shared memory.
-template <BatchNormReduction kMode, class XLoad, class DyLoad, class Store, int VEC>
+template <BatchNormReduction kMode, class Coefficients, class XLoad, class DyLoad, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
-    batch_norm_reduce_channels_last(BatchNormReduceArgs<XLoad, DyLoad, Store> a, ChannelsLastTiling t) {
+    batch_norm_reduce_channels_last(BatchNormReduceArgs<Coefficients, XLoad, DyLoad, Store> a, ChannelsLastTiling t) {
   using Reducer = typename BatchNormReducer<kMode>::Reducer;
   using State = typename Reducer::State;
   using Tree = State[kBatchNormThreads][VEC];
@@ -307,9 +316,11 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     if (active) {
       CUNORM_UNROLL
       for (int e = 0; e < VEC; ++e) {
-        mean[e] = load_one(a.mean, c0 + e);
-        invstd[e] = load_one(a.invstd, c0 + e);
-        if (!a.dx.is_null()) dx_scale[e] = load_one(a.dx_scale, c0 + e);
+        float k[4];
+        a.coefficients.load(c0 + e, k);
+        mean[e] = k[0];
+        invstd[e] = k[1];
+        dx_scale[e] = k[2];
       }
     }
   }
@@ -363,14 +374,14 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
   }
 }
 
-template <BatchNormMap kMap, class XLoad, class DyLoad, class Store, int VEC>
+template <BatchNormMap kMap, class Coefficients, class XLoad, class DyLoad, class Store, int VEC>
 CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
-    batch_norm_map_channels_last(BatchNormMapArgs<XLoad, DyLoad, Store> a, ChannelsLastTiling t) {
+    batch_norm_map_channels_last(BatchNormMapArgs<Coefficients, XLoad, DyLoad, Store> a, ChannelsLastTiling t) {
   const int64_t c0 = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) * VEC;
   if (c0 >= t.c) return;  // no barrier below: idle channel lanes may leave
   float k[VEC][4];
   CUNORM_UNROLL
-  for (int e = 0; e < VEC; ++e) load_coefficients<kMapCoefficients<kMap>>(a.coefficients, t.c, c0 + e, k[e]);
+  for (int e = 0; e < VEC; ++e) a.coefficients.load(c0 + e, k[e]);
   if (blockIdx.y == 0 && threadIdx.y == 0) {
     CUNORM_UNROLL
     for (int e = 0; e < VEC; ++e) commit_running_statistics(a.running, t.c, c0 + e);

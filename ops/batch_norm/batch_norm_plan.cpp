@@ -108,7 +108,9 @@ BatchNormPlan plan_batch_norm(const BatchNormCall& call, const DeviceInfo& devic
         add_region(plan.workspace_bytes,
                    saturating_mul(saturating_mul(static_cast<std::size_t>(plan.chunks), channels), state_bytes));
   }
-  plan.coefficients_offset = add_region(plan.workspace_bytes, saturating_mul(channels, 4 * sizeof(float)));
+  if (call.kind == BatchNormKind::kTraining || call.kind == BatchNormKind::kBackward) {
+    plan.coefficients_offset = add_region(plan.workspace_bytes, saturating_mul(channels, 4 * sizeof(float)));
+  }
   if (call.kind == BatchNormKind::kCalibrationBatch || call.kind == BatchNormKind::kTraining) {
     plan.batch_offset = add_region(plan.workspace_bytes, saturating_mul(channels, 2 * sizeof(float)));
   }

@@ -261,9 +261,11 @@ bool mutate(Mutation m, Entry entry, Args* a, int64_t calib_c, const MutationTar
     }
     case Mutation::kSmallWorkspace: {
       // Calls that need a workspace need at least 256 bytes (regions are 256-byte multiples):
-      // BatchNorm always (per-channel coefficients), row-norm backward when it forms dgamma.
+      // BatchNorm but its inference forward (per-channel partials or coefficients; the inference
+      // computes its coefficients where it uses them), row-norm backward when it forms dgamma.
       const bool needs =
-          (is_batch_norm(entry) && launches_kernels(entry)) || entry == Entry::kCalibrationAccumulate ||
+          (is_batch_norm(entry) && launches_kernels(entry) && entry != Entry::kBatchNormForwardInference) ||
+          entry == Entry::kCalibrationAccumulate ||
           ((entry == Entry::kLayerNormBackward || entry == Entry::kRmsNormBackward) && a->dgamma != nullptr);
       if (!needs) return false;
       const std::size_t bytes = static_cast<std::size_t>(uniform(rng, 0, 255));
