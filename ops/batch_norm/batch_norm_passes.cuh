@@ -151,17 +151,19 @@ CUNORM_DEVICE void unshift(State& s, float shift) {
 
 // Packs a pass has in flight per thread: each group of kInFlight packs is fetched whole before
 // its first pack is used (use(u, i) in order, as one pack at a time would), so that a thread keeps
-// kInFlight 16-byte loads outstanding per tensor read instead of one. Channels last runs two
-// 256-thread blocks per SM (~90 registers) and keeps 4 per tensor; channels first runs four or
-// more (its grids are chunks x C blocks, and a 512-block grid on 132 SMs at 3 blocks per SM ends
-// a third full) and keeps 32 bytes per thread: 2 packs of x, or 1 each of x and dy, which holds
-// them at the registers they had (4 packs took ~76: 3 blocks per SM; a 64-register bound spills
-// on sm_100). 32 KiB in flight per SM either way, where one pack of x kept 8 to 16 (Little's law
-// on Hopper wants about 32, docs/performance_model.md).
+// kInFlight loads outstanding per tensor read instead of one. Channels last runs two 256-thread
+// blocks per SM (~90 registers) and keeps 4 packs per tensor; channels first runs four or more
+// (its grids are chunks x C blocks, and a 512-block grid on 132 SMs at 3 blocks per SM ends a
+// third full) and keeps 32 bytes per thread, as at most 8 loads: with 16-byte packs 2 of x, or 1
+// each of x and dy, which holds them at the registers they had (4 packs took ~76: 3 blocks per
+// SM; a 64-register bound spills on sm_100); with scalar packs (S not a multiple of the vector,
+// e.g. 7x7 or float16 14x14) 8 loads of x, or 4 each of x and dy, where 2 kept 4 to 8 bytes. 32
+// KiB in flight per SM with 16-byte packs, where one pack of x kept 8 to 16 (Little's law on
+// Hopper wants about 32, docs/performance_model.md).
 constexpr int kChannelsLastInFlight = 4;
-// Channels first: packs per thread for a pass that reads kTensors of x and dy.
-template <int kTensors>
-constexpr int kChannelsFirstInFlight = 2 / kTensors;
+// Channels first: packs per thread for a pass that reads kTensors of x and dy, of kPackBytes each.
+template <int kTensors, int kPackBytes>
+constexpr int kChannelsFirstInFlight = (32 / kPackBytes < 8 ? 32 / kPackBytes : 8) / kTensors;
 
 // Visits positions i0, i0 + step, ... < i1: fetch(u, i) for each of a group of kInFlight, then
 // use(u, i) for each, in order; the last group's missing positions are skipped (one body, no tail
@@ -215,16 +217,49 @@ CUNORM_DEVICE ChannelsFirstChunk channels_first_chunk(const ChannelsFirstTiling&
 }
 
 // Calls fetch(u, index) and use(u, index) with the first element index of each pack of channel c
-// in the chunk that this thread covers (for_packs_in_flight along each plane): rows of n by
-// threadIdx.y, packs of S by threadIdx.x (coalesced).
+// in the chunk that this thread covers: rows of n by threadIdx.y, packs of S by threadIdx.x
+// (coalesced), in the order (n, then the pack along S), kInFlight packs fetched before the first
+// is used. With 16-byte packs the planes are long (S a multiple of the pack) and the groups run
+// along each plane (for_packs_in_flight). With scalar packs (S not a multiple of the vector:
+// 7x7, or float16 14x14, one or two packs per lane and plane) the groups run on across planes, so
+// that they stay kInFlight loads long. The 16-byte path keeps the per-plane walk: walking them
+// across planes cost it a block per SM and, in its SASS (tools/performance_model.py), its second
+// load issued only after the first pack's use.
 template <int VEC, int kInFlight, class Fetch, class Use>
 CUNORM_DEVICE void for_each_pack_channels_first(const ChannelsFirstTiling& t, const ChannelsFirstChunk& chunk,
                                                 int64_t c, Fetch&& fetch, Use&& use) {
-  for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
-    const int64_t plane = (n * t.c + c) * t.s;
-    for_packs_in_flight<kInFlight>(
-        chunk.p0 + threadIdx.x, chunk.p1, blockDim.x, [&](int u, int64_t p) { fetch(u, plane + p * VEC); },
-        [&](int u, int64_t p) { use(u, plane + p * VEC); });
+  if constexpr (VEC > 1) {
+    for (int64_t n = chunk.n0 + threadIdx.y; n < chunk.n1; n += blockDim.y) {
+      const int64_t plane = (n * t.c + c) * t.s;
+      for_packs_in_flight<kInFlight>(
+          chunk.p0 + threadIdx.x, chunk.p1, blockDim.x, [&](int u, int64_t p) { fetch(u, plane + p * VEC); },
+          [&](int u, int64_t p) { use(u, plane + p * VEC); });
+    }
+  } else {
+    const int64_t first_pack = chunk.p0 + threadIdx.x;
+    if (first_pack >= chunk.p1) return;  // a lane past the tile's packs holds none
+    int64_t n = chunk.n0 + threadIdx.y, p = first_pack;
+    while (n < chunk.n1) {
+      int64_t at[kInFlight] = {};
+      int held = 0;
+      CUNORM_UNROLL
+      for (int u = 0; u < kInFlight; ++u) {
+        if (n < chunk.n1) {
+          at[u] = (n * t.c + c) * t.s + p;
+          fetch(u, at[u]);
+          held = u + 1;
+          p += blockDim.x;
+          if (p >= chunk.p1) {
+            p = first_pack;
+            n += blockDim.y;
+          }
+        }
+      }
+      CUNORM_UNROLL
+      for (int u = 0; u < kInFlight; ++u) {
+        if (u < held) use(u, at[u]);
+      }
+    }
   }
 }
 
@@ -243,7 +278,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     typename Reducer::State s = Reducer::empty();
     float shift = 0.0f;
     constexpr bool kReadsDy = kMode == BatchNormReduction::kGradients;
-    constexpr int kInFlight = kChannelsFirstInFlight<(kReadsDy ? 2 : 1)>;
+    constexpr int kInFlight = kChannelsFirstInFlight<(kReadsDy ? 2 : 1), VEC * sizeof(typename XLoad::Cached)>;
     PacksInFlight<XLoad, DyLoad, VEC, kInFlight, kReadsDy> packs;
     for_each_pack_channels_first<VEC, kInFlight>(
         t, chunk, c, [&](int u, int64_t at) { packs.fetch(a.x, a.dy, u, at); },
@@ -272,7 +307,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     a.coefficients.load(c, k);
     if (blockIdx.x == 0 && threadIdx.x == 0 && threadIdx.y == 0) commit_running_statistics(a.running, t.c, c);
     constexpr bool kReadsDy = kMap == BatchNormMap::kBackward;
-    constexpr int kInFlight = kChannelsFirstInFlight<(kReadsDy ? 2 : 1)>;
+    constexpr int kInFlight = kChannelsFirstInFlight<(kReadsDy ? 2 : 1), VEC * sizeof(typename XLoad::Cached)>;
     PacksInFlight<XLoad, DyLoad, VEC, kInFlight, kReadsDy> packs;
     for_each_pack_channels_first<VEC, kInFlight>(
         t, chunk, c, [&](int u, int64_t at) { packs.fetch(a.x, a.dy, u, at); },
