@@ -161,9 +161,12 @@ CUNORM_DEVICE void unshift(State& s, float shift) {
 // KiB in flight per SM with 16-byte packs, where one pack of x kept 8 to 16 (Little's law on
 // Hopper wants about 32, docs/performance_model.md).
 constexpr int kChannelsLastInFlight = 4;
-// Channels first: packs per thread for a pass that reads kTensors of x and dy, of kPackBytes each.
-template <int kTensors, int kPackBytes>
-constexpr int kChannelsFirstInFlight = (32 / kPackBytes < 8 ? 32 / kPackBytes : 8) / kTensors;
+// Channels first: packs per thread and tensor for a pass that reads x (and dy when kReadsDy) in
+// packs of VEC elements of XLoad's cached type.
+template <class XLoad, int VEC, bool kReadsDy>
+constexpr int kChannelsFirstInFlight =
+    (32 / (VEC * sizeof(typename XLoad::Cached)) < 8 ? 32 / (VEC * sizeof(typename XLoad::Cached)) : 8) /
+    (kReadsDy ? 2 : 1);
 
 // Visits positions i0, i0 + step, ... < i1: fetch(u, i) for each of a group of kInFlight, then
 // use(u, i) for each, in order; the last group's missing positions are skipped (one body, no tail
@@ -278,7 +281,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     typename Reducer::State s = Reducer::empty();
     float shift = 0.0f;
     constexpr bool kReadsDy = kMode == BatchNormReduction::kGradients;
-    constexpr int kInFlight = kChannelsFirstInFlight<(kReadsDy ? 2 : 1), VEC * sizeof(typename XLoad::Cached)>;
+    constexpr int kInFlight = kChannelsFirstInFlight<XLoad, VEC, kReadsDy>;
     PacksInFlight<XLoad, DyLoad, VEC, kInFlight, kReadsDy> packs;
     for_each_pack_channels_first<VEC, kInFlight>(
         t, chunk, c, [&](int u, int64_t at) { packs.fetch(a.x, a.dy, u, at); },
@@ -307,7 +310,7 @@ CUNORM_KERNEL void CUNORM_LAUNCH_BOUNDS(kBatchNormThreads, 1)
     a.coefficients.load(c, k);
     if (blockIdx.x == 0 && threadIdx.x == 0 && threadIdx.y == 0) commit_running_statistics(a.running, t.c, c);
     constexpr bool kReadsDy = kMap == BatchNormMap::kBackward;
-    constexpr int kInFlight = kChannelsFirstInFlight<(kReadsDy ? 2 : 1), VEC * sizeof(typename XLoad::Cached)>;
+    constexpr int kInFlight = kChannelsFirstInFlight<XLoad, VEC, kReadsDy>;
     PacksInFlight<XLoad, DyLoad, VEC, kInFlight, kReadsDy> packs;
     for_each_pack_channels_first<VEC, kInFlight>(
         t, chunk, c, [&](int u, int64_t at) { packs.fetch(a.x, a.dy, u, at); },
